@@ -1,0 +1,126 @@
+package components
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// PolicyDocument is an IAM JSON policy document (IAM User Guide, "IAM JSON policy elements
+// reference"). Fields marshal in the order AWS documents them.
+type PolicyDocument struct {
+	Version   string            `json:"Version"`
+	Statement []PolicyStatement `json:"Statement"`
+}
+
+// PolicyStatement is one statement of a PolicyDocument. Action and Resource are always lists.
+type PolicyStatement struct {
+	Sid       string                       `json:"Sid,omitempty"`
+	Effect    string                       `json:"Effect"`
+	Principal any                          `json:"Principal,omitempty"`
+	Action    []string                     `json:"Action"`
+	Resource  []string                     `json:"Resource,omitempty"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+// policyVersion is the current IAM policy language version.
+const policyVersion = "2012-10-17"
+
+// JSON renders the document as compact JSON.
+func (d PolicyDocument) JSON() (string, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", fmt.Errorf("marshal policy document: %w", err)
+	}
+	return string(b), nil
+}
+
+// S3ObjectActions are the object-level actions the tracking server needs under the artifacts
+// prefix: read, write, delete (run/artifact deletion) and multipart upload handling for large
+// artifacts (Amazon S3 User Guide, "Actions, resources, and condition keys for Amazon S3").
+var S3ObjectActions = []string{
+	"s3:GetObject",
+	"s3:PutObject",
+	"s3:DeleteObject",
+	"s3:AbortMultipartUpload",
+	"s3:ListMultipartUploadParts",
+}
+
+// TrackingServerPolicy is the least-privilege inline policy of the tracking server's role:
+//   - s3:ListBucket and s3:GetBucketLocation on bucketArn ("arn:aws:s3:::name"), the listing
+//     limited to keys under prefix;
+//   - S3ObjectActions on bucketArn + "/" + prefix + "/*";
+//   - ssm:GetParameter on the one SecureString parameter parameterArn (decryption with the
+//     AWS managed key aws/ssm needs no KMS statement).
+//
+// prefix is the artifacts prefix without slashes at either end, e.g. "artifacts". It returns an
+// error when an argument is empty.
+func TrackingServerPolicy(bucketArn, prefix, parameterArn string) (PolicyDocument, error) {
+	prefix = strings.Trim(prefix, "/")
+	if bucketArn == "" || prefix == "" || parameterArn == "" {
+		return PolicyDocument{}, fmt.Errorf("tracking server policy: bucket ARN %q, prefix %q and parameter ARN %q must all be set", bucketArn, prefix, parameterArn)
+	}
+	return PolicyDocument{
+		Version: policyVersion,
+		Statement: []PolicyStatement{
+			{
+				Sid:      "ListArtifactsPrefix",
+				Effect:   "Allow",
+				Action:   []string{"s3:ListBucket"},
+				Resource: []string{bucketArn},
+				Condition: map[string]map[string]string{
+					"StringLike": {"s3:prefix": prefix + "/*"},
+				},
+			},
+			{
+				Sid:      "LocateBucket",
+				Effect:   "Allow",
+				Action:   []string{"s3:GetBucketLocation"},
+				Resource: []string{bucketArn},
+			},
+			{
+				Sid:      "ReadWriteArtifacts",
+				Effect:   "Allow",
+				Action:   S3ObjectActions,
+				Resource: []string{bucketArn + "/" + prefix + "/*"},
+			},
+			{
+				Sid:      "ReadDbPassword",
+				Effect:   "Allow",
+				Action:   []string{"ssm:GetParameter"},
+				Resource: []string{parameterArn},
+			},
+		},
+	}, nil
+}
+
+// EC2AssumeRolePolicy is the trust policy letting EC2 assume the tracking server's role.
+func EC2AssumeRolePolicy() PolicyDocument {
+	return PolicyDocument{
+		Version: policyVersion,
+		Statement: []PolicyStatement{{
+			Effect:    "Allow",
+			Principal: map[string]string{"Service": "ec2.amazonaws.com"},
+			Action:    []string{"sts:AssumeRole"},
+		}},
+	}
+}
+
+// DenyInsecureTransportPolicy is the artifact bucket's policy: deny every S3 action on the
+// bucket and its objects when aws:SecureTransport is false (AWS Foundational Security Best
+// Practices S3.5; checkov CKV_AWS_... "S3 bucket requires SSL").
+func DenyInsecureTransportPolicy(bucketArn string) PolicyDocument {
+	return PolicyDocument{
+		Version: policyVersion,
+		Statement: []PolicyStatement{{
+			Sid:       "DenyInsecureTransport",
+			Effect:    "Deny",
+			Principal: "*",
+			Action:    []string{"s3:*"},
+			Resource:  []string{bucketArn, bucketArn + "/*"},
+			Condition: map[string]map[string]string{
+				"Bool": {"aws:SecureTransport": "false"},
+			},
+		}},
+	}
+}

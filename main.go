@@ -1,0 +1,86 @@
+// Command mlflow-aws is a Pulumi program deploying an MLflow tracking server and model registry
+// on AWS: RDS for PostgreSQL as the backend store, S3 as the artifact store and an EC2 tracking
+// server. It reads the stack configuration, wires the components and exports the outputs.
+package main
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/mlflow-aws/mlflow-aws/components"
+	"github.com/mlflow-aws/mlflow-aws/internal/config"
+)
+
+func main() { pulumi.Run(program) }
+
+// program is the whole deployment; tests run it under pulumi.WithMocks.
+func program(ctx *pulumi.Context) error {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return err
+	}
+	network, err := components.LookupNetwork(ctx, cfg.VpcID, cfg.SubnetIDs, cfg.InstanceType)
+	if err != nil {
+		return err
+	}
+	name := "mlflow-" + ctx.Stack()
+
+	artifacts, err := components.NewArtifactStore(ctx, name+"-artifacts", &components.ArtifactStoreArgs{
+		BucketName:   cfg.ArtifactBucketName,
+		BucketPrefix: cfg.BucketPrefix,
+		ProtectData:  cfg.ProtectData,
+	})
+	if err != nil {
+		return err
+	}
+	backend, err := components.NewBackendStore(ctx, name+"-db", &components.BackendStoreArgs{
+		VpcID:                   network.VpcID,
+		SubnetIDs:               network.SubnetIDs,
+		DBInstanceIdentifier:    cfg.DBInstanceIdentifier,
+		PasswordParameterName:   cfg.PasswordParameterName(),
+		InstanceClass:           cfg.DBInstanceClass,
+		EngineVersion:           cfg.DBEngineVersion,
+		ParameterGroupFamily:    cfg.ParameterGroupFamily(),
+		AllocatedStorageGiB:     cfg.DBAllocatedStorageGiB,
+		MaxAllocatedStorageGiB:  cfg.DBMaxAllocatedStorageGiB,
+		MultiAZ:                 cfg.DBMultiAZ,
+		BackupRetentionDays:     cfg.DBBackupRetentionDays,
+		ProtectData:             cfg.ProtectData,
+		FinalSnapshotIdentifier: config.FinalSnapshotIdentifier(cfg.DBInstanceIdentifier),
+	})
+	if err != nil {
+		return err
+	}
+	server, err := components.NewTrackingServer(ctx, name+"-server", &components.TrackingServerArgs{
+		Region:                      cfg.Region,
+		VpcID:                       network.VpcID,
+		SubnetID:                    network.InstanceSubnetID,
+		InstanceType:                cfg.InstanceType,
+		MLflowVersion:               cfg.MLflowVersion,
+		ArtifactAccess:              cfg.ArtifactAccess,
+		Workers:                     cfg.Workers,
+		AllowedCidrs:                cfg.AllowedCidrs,
+		SSHKeyName:                  cfg.SSHKeyName,
+		SSHCidrs:                    cfg.SSHCidrs,
+		BucketArn:                   artifacts.BucketArn,
+		ArtifactsURI:                artifacts.ArtifactsURI,
+		BackendStoreHost:            backend.Address,
+		BackendStorePort:            backend.Port,
+		BackendStoreSecurityGroupID: backend.SecurityGroupID,
+		PasswordParameterName:       backend.PasswordParameterName,
+		PasswordParameterArn:        backend.PasswordParameterArn,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx.Export("trackingUri", server.TrackingURI)
+	ctx.Export("artifactBucketName", artifacts.BucketName)
+	ctx.Export("artifactsDestination", artifacts.ArtifactsURI)
+	ctx.Export("backendStoreAddress", backend.Address)
+	ctx.Export("backendStorePort", backend.Port)
+	ctx.Export("dbPasswordParameterName", backend.PasswordParameterName)
+	ctx.Export("instanceId", server.InstanceID)
+	ctx.Export("publicIp", server.PublicIP)
+	ctx.Export("portForwardCommand", server.PortForwardCommand)
+	return nil
+}

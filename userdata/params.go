@@ -1,0 +1,55 @@
+// Package userdata renders the EC2 user data (a cloud-init "#cloud-config" document) that
+// installs and launches the MLflow tracking server on Amazon Linux 2023.
+//
+// The document follows the cloud-init module reference (write_files, runcmd) and the MLflow
+// self-hosting guide (https://mlflow.org/docs/latest/self-hosting): MLflow runs from a Python
+// 3.12 venv as the unprivileged "mlflow" user under systemd, reads the backend store password
+// from an SSM SecureString parameter at start into PGPASSWORD (never into argv, user data or a
+// world-readable file), runs "mlflow db upgrade" on an initialised database, then execs
+// "mlflow server".
+package userdata
+
+// Artifact access modes accepted in Params.ArtifactAccess.
+const (
+	// ArtifactAccessProxied serves artifacts through the tracking server
+	// ("mlflow server --artifacts-destination s3://..."); clients need no AWS credentials
+	// and use mlflow-artifacts:/ URIs.
+	ArtifactAccessProxied = "proxied"
+	// ArtifactAccessDirect makes clients read and write s3:// directly
+	// ("--default-artifact-root s3://... --no-serve-artifacts"); clients need AWS credentials.
+	ArtifactAccessDirect = "direct"
+)
+
+// Params is everything the boot templates need. No field holds a secret: the password is
+// fetched on the instance from PasswordParameterName.
+type Params struct {
+	// MLflowVersion is the exact PyPI release of mlflow[auth] to install, e.g. "3.17.0".
+	MLflowVersion string
+	// Region is the AWS region of the stack, e.g. "eu-west-1"; exported as AWS_DEFAULT_REGION
+	// (and AWS_REGION) so presigned URLs and SSM calls use it.
+	Region string
+	// BackendStoreHost is the RDS endpoint address (no port), e.g.
+	// "mlflow-aws-dev.abc123.us-east-1.rds.amazonaws.com".
+	BackendStoreHost string
+	// BackendStorePort is the RDS port, normally 5432.
+	BackendStorePort int
+	// DatabaseName is the initial database, "mlflow_data".
+	DatabaseName string
+	// DatabaseUser is the master user name, "mlflow".
+	DatabaseUser string
+	// PasswordParameterName is the SSM SecureString parameter holding the master password,
+	// e.g. "/mlflow-aws/dev/db-password".
+	PasswordParameterName string
+	// ArtifactAccess is ArtifactAccessProxied or ArtifactAccessDirect.
+	ArtifactAccess string
+	// ArtifactsURI is the S3 URI artifacts live under, e.g. "s3://bucket/artifacts": the
+	// --artifacts-destination in proxied mode, the --default-artifact-root in direct mode.
+	ArtifactsURI string
+	// AllowedHosts are the Host header values MLflow >= 3.5 accepts (--allowed-hosts), each
+	// "host" or "host:port"; must cover every host:port of the tracking URI.
+	AllowedHosts []string
+	// Workers is the number of uvicorn workers; 0 sizes it at boot from the instance's memory.
+	Workers int
+	// Port is the port MLflow listens on, 5000.
+	Port int
+}
