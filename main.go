@@ -4,6 +4,9 @@
 package main
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/components"
@@ -12,8 +15,12 @@ import (
 
 func main() { pulumi.Run(program) }
 
-// program is the whole deployment; tests run it under pulumi.WithMocks.
-func program(ctx *pulumi.Context) error {
+// program is the whole deployment, exporting the stack outputs.
+func program(ctx *pulumi.Context) error { return deploy(ctx, ctx.Export) }
+
+// deploy registers every resource and hands each stack output to export; tests run it under
+// pulumi.WithMocks with a recording export, everything else as `pulumi up` runs it.
+func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) error {
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		return err
@@ -73,14 +80,19 @@ func program(ctx *pulumi.Context) error {
 		return err
 	}
 
-	ctx.Export("trackingUri", server.TrackingURI)
-	ctx.Export("artifactBucketName", artifacts.BucketName)
-	ctx.Export("artifactsDestination", artifacts.ArtifactsURI)
-	ctx.Export("backendStoreAddress", backend.Address)
-	ctx.Export("backendStorePort", backend.Port)
-	ctx.Export("dbPasswordParameterName", backend.PasswordParameterName)
-	ctx.Export("instanceId", server.InstanceID)
-	ctx.Export("publicIp", server.PublicIP)
-	ctx.Export("portForwardCommand", server.PortForwardCommand)
+	outputs := map[string]pulumi.Input{
+		"trackingUri":             server.TrackingURI,
+		"artifactBucketName":      artifacts.BucketName,
+		"artifactsDestination":    artifacts.ArtifactsURI,
+		"backendStoreAddress":     backend.Address,
+		"backendStorePort":        backend.Port,
+		"dbPasswordParameterName": backend.PasswordParameterName,
+		"instanceId":              server.InstanceID,
+		"publicIp":                server.PublicIP,
+		"portForwardCommand":      server.PortForwardCommand,
+	}
+	for _, k := range slices.Sorted(maps.Keys(outputs)) {
+		export(k, outputs[k])
+	}
 	return nil
 }

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"gopkg.in/yaml.v3"
+)
+
+// The test harness: it loads the real stack configuration (Pulumi.yaml defaults, then
+// Pulumi.<stack>.yaml), runs deploy under pulumi.WithMocks, and records every registered
+// resource and stack output. Mocks answer like the AWS and random providers do.
+
+const (
+	mockAccount  = "123456789012"
+	mockVpc      = "vpc-0a1b2c3d4e5f60718"
+	mockAMI      = "ami-0123456789abcdef0"
+	mockPublicIP = "203.0.113.10"
+	// mockPassword is what the random provider "generates": it holds every special character
+	// the program allows, so any leak or mis-escaping is visible.
+	mockPassword = "Aa1!#$%&*()-_=+[]{}<>:?^~.,;|Zz9"
+)
+
+var mockSubnets = []string{"subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"}
+
+// stackConfig returns the config map the Pulumi CLI would hand the program for a stack:
+// Pulumi.yaml's declared defaults overlaid with Pulumi.<stack>.yaml, each value as the
+// engine passes it (scalars as text, lists and objects as JSON).
+func stackConfig(t testing.TB, stack string) map[string]string {
+	t.Helper()
+	cfg := projectDefaults(t)
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	readYAML(t, "Pulumi."+stack+".yaml", &file)
+	for k, v := range file.Config {
+		cfg[k] = engineValue(t, v)
+	}
+	return cfg
+}
+
+// projectDefaults returns the default of every key Pulumi.yaml declares.
+func projectDefaults(t testing.TB) map[string]string {
+	t.Helper()
+	var project struct {
+		Name   string `yaml:"name"`
+		Config map[string]struct {
+			Type    string `yaml:"type"`
+			Default any    `yaml:"default"`
+		} `yaml:"config"`
+	}
+	readYAML(t, "Pulumi.yaml", &project)
+	cfg := map[string]string{}
+	for k, decl := range project.Config {
+		cfg[project.Name+":"+k] = engineValue(t, decl.Default)
+	}
+	return cfg
+}
+
+func readYAML(t testing.TB, path string, out any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if err := yaml.Unmarshal(b, out); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+}
+
+func engineValue(t testing.TB, v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			t.Fatalf("config value %v: %v", v, err)
+		}
+		return string(b)
+	}
+}
+
+// recorded is one registered resource.
+type recorded struct {
+	Type, Name, URN, Parent string
+	Custom, Protect         bool
+	Inputs                  resource.PropertyMap
+	Dependencies            []string
+	ReplaceOnChanges        []string
+	DeleteBeforeReplace     bool
+}
+
+// input returns the input at a dotted path ("metadataOptions.httpTokens"), unwrapping secrets.
+func (r recorded) input(path string) resource.PropertyValue {
+	v := resource.NewObjectProperty(r.Inputs)
+	for _, k := range strings.Split(path, ".") {
+		for v.IsSecret() {
+			v = v.SecretValue().Element
+		}
+		if !v.IsObject() {
+			return resource.NewNullProperty()
+		}
+		v = v.ObjectValue()[resource.PropertyKey(k)]
+	}
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return v
+}
+
+func (r recorded) str(path string) string {
+	v := r.input(path)
+	if v.IsString() {
+		return v.StringValue()
+	}
+	return ""
+}
+
+func (r recorded) boolean(path string) (bool, bool) {
+	v := r.input(path)
+	if v.IsBool() {
+		return v.BoolValue(), true
+	}
+	return false, false
+}
+
+func (r recorded) number(path string) float64 {
+	v := r.input(path)
+	if v.IsNumber() {
+		return v.NumberValue()
+	}
+	return -1
+}
+
+// mocks implements pulumi.MockResourceMonitor like the AWS and random providers.
+type mocks struct {
+	stack     string
+	region    string
+	mu        sync.Mutex
+	resources []recorded
+	invokes   []string
+}
+
+func fakeID(prefix, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return prefix + hex.EncodeToString(sum[:])[:17]
+}
+
+func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rpc := args.RegisterRPC
+	rec := recorded{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs}
+	if rpc != nil {
+		rec.Parent = rpc.GetParent()
+		rec.Protect = rpc.GetProtect()
+		rec.Dependencies = rpc.GetDependencies()
+		rec.ReplaceOnChanges = rpc.GetReplaceOnChanges()
+		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
+	}
+	// The URN as the mock monitor forms it.
+	parentType := tokens.Type("")
+	if p := resource.URN(rec.Parent); p != "" && p.QualifiedType() != resource.RootStackType {
+		parentType = p.QualifiedType()
+	}
+	rec.URN = string(resource.NewURN(tokens.QName(m.stack), "mlflow-aws", parentType, tokens.Type(args.TypeToken), args.Name))
+	out := args.Inputs.Copy()
+	id := args.Name + "-id"
+	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+	str := func(k string) string {
+		v := args.Inputs[resource.PropertyKey(k)]
+		if v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	switch args.TypeToken {
+	case "random:index/randomPassword:RandomPassword":
+		// The provider returns result (and bcryptHash) as secrets.
+		out["result"] = resource.MakeSecret(resource.NewStringProperty(mockPassword))
+		out["bcryptHash"] = resource.MakeSecret(resource.NewStringProperty("$2a$10$mock"))
+	case "aws:s3/bucketV2:BucketV2":
+		bucket := str("bucket")
+		if bucket == "" {
+			bucket = str("bucketPrefix") + "20261130103300000000000001"
+		}
+		id = bucket
+		set("bucket", bucket)
+		set("arn", "arn:aws:s3:::"+bucket)
+	case "aws:ssm/parameter:Parameter":
+		id = str("name")
+		set("arn", fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", m.region, mockAccount, strings.TrimPrefix(str("name"), "/")))
+		set("version", 1)
+	case "aws:rds/instance:Instance":
+		ident := str("identifier")
+		id = ident
+		address := fmt.Sprintf("%s.c0abcdefghij.%s.rds.amazonaws.com", ident, m.region)
+		set("address", address)
+		set("port", 5432)
+		set("endpoint", address+":5432")
+		set("arn", fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", m.region, mockAccount, ident))
+	case "aws:rds/subnetGroup:SubnetGroup", "aws:rds/parameterGroup:ParameterGroup",
+		"aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
+		// Auto-named: the logical name plus a random suffix.
+		name := args.Name + "-a1b2c3d"
+		id = name
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s", mockAccount, name))
+	case "aws:ec2/securityGroup:SecurityGroup":
+		id = fakeID("sg-", args.Name)
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:security-group/%s", m.region, mockAccount, id))
+	case "aws:ec2/eip:Eip":
+		id = fakeID("eipalloc-", args.Name)
+		set("allocationId", id)
+		set("publicIp", mockPublicIP)
+		set("publicDns", "ec2-"+strings.ReplaceAll(mockPublicIP, ".", "-")+".compute-1.amazonaws.com")
+	case "aws:ec2/instance:Instance":
+		id = fakeID("i-", args.Name)
+		set("privateIp", "172.31.16.10")
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", m.region, mockAccount, id))
+	}
+	m.mu.Lock()
+	m.resources = append(m.resources, rec)
+	m.mu.Unlock()
+	return id, out, nil
+}
+
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.invokes = append(m.invokes, args.Token)
+	m.mu.Unlock()
+	switch args.Token {
+	case "aws:ec2/getVpc:getVpc":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": mockVpc, "cidrBlock": "172.31.0.0/16"}), nil
+	case "aws:ec2/getSubnets:getSubnets":
+		ids := mockSubnets
+		// Filtered by Availability Zone: the first subnet's zone does not offer the type.
+		if strings.Contains(fmt.Sprint(args.Args), "availability-zone") {
+			ids = mockSubnets[1:]
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": m.region, "ids": ids}), nil
+	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": m.region, "locations": []string{m.region + "b", m.region + "c"},
+			"instanceTypes": []string{"t3.micro", "t3.micro"}, "locationTypes": []string{"availability-zone", "availability-zone"},
+		}), nil
+	case "aws:ssm/getParameter:getParameter":
+		name := args.Args["name"].StringValue()
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": name, "name": name, "type": "String", "value": mockAMI, "insecureValue": mockAMI,
+			"arn": "arn:aws:ssm:" + m.region + "::parameter" + name, "version": 1,
+		}), nil
+	}
+	return nil, fmt.Errorf("mock: unexpected invoke %s", args.Token)
+}
+
+// graph is what one run registered.
+type graph struct {
+	stack     string
+	resources []recorded
+	invokes   []string
+	outputs   map[string]string
+	secret    map[string]bool // outputs that are secret
+	err       error
+}
+
+// byType returns the resources of one type token, in registration order.
+func (g *graph) byType(typ string) []recorded {
+	var out []recorded
+	for _, r := range g.resources {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// one returns the single resource of a type, failing the test otherwise.
+func (g *graph) one(t testing.TB, typ string) recorded {
+	t.Helper()
+	rs := g.byType(typ)
+	if len(rs) != 1 {
+		t.Fatalf("%s: want exactly one %s, got %d", g.stack, typ, len(rs))
+	}
+	return rs[0]
+}
+
+func (g *graph) byURN(urn string) (recorded, bool) {
+	for _, r := range g.resources {
+		if r.URN == urn {
+			return r, true
+		}
+	}
+	return recorded{}, false
+}
+
+// runStack runs deploy for a stack under mocks with the given config map.
+func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
+	t.Helper()
+	m := &mocks{stack: stack, region: cfg["aws:region"]}
+	if m.region == "" {
+		m.region = "us-east-1"
+	}
+	g := &graph{stack: stack, outputs: map[string]string{}, secret: map[string]bool{}}
+	withConfig := func(info *pulumi.RunInfo) { info.Config = cfg }
+	g.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		exported := map[string]pulumi.Output{}
+		if err := deploy(ctx, func(name string, value pulumi.Input) {
+			exported[name] = pulumi.ToOutput(value)
+		}); err != nil {
+			return err
+		}
+		for name, out := range exported {
+			res, err := internals.UnsafeAwaitOutput(context.Background(), out)
+			if err != nil {
+				return fmt.Errorf("output %s: %w", name, err)
+			}
+			g.outputs[name] = fmt.Sprint(res.Value)
+			g.secret[name] = res.Secret
+		}
+		return nil
+	}, pulumi.WithMocks("mlflow-aws", stack, m), withConfig)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g.resources = m.resources
+	g.invokes = m.invokes
+	return g
+}
