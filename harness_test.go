@@ -244,7 +244,11 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.mu.Lock()
-	m.invokes = append(m.invokes, args.Token)
+	call := args.Token
+	if name, ok := args.Args["name"]; ok && name.IsString() {
+		call += " " + name.StringValue()
+	}
+	m.invokes = append(m.invokes, call)
 	m.mu.Unlock()
 	switch args.Token {
 	case "aws:ec2/getVpc:getVpc":
@@ -342,4 +346,9 @@ func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
 	g.resources = m.resources
 	g.invokes = m.invokes
 	return g
+}
+
+// pulumiRun runs a program function under the mocks with a config map.
+func pulumiRun(body pulumi.RunFunc, stack string, m *mocks, cfg map[string]string) error {
+	return pulumi.RunErr(body, pulumi.WithMocks("mlflow-aws", stack, m), func(info *pulumi.RunInfo) { info.Config = cfg })
 }

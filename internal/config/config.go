@@ -277,9 +277,11 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	if !slices.Contains(EngineMajorVersions, c.DBEngineVersion) {
 		p.fail(qualify(KeyDBEngineVersion), "%q is not a supported PostgreSQL major version; allowed: %s", c.DBEngineVersion, strings.Join(EngineMajorVersions, ", "))
 	}
+	before := len(p.problems)
 	c.DBAllocatedStorageGiB = p.integer(KeyDBAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
 	c.DBMaxAllocatedStorageGiB = p.integer(KeyDBMaxAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
-	if c.DBMaxAllocatedStorageGiB != 0 && c.DBAllocatedStorageGiB != 0 && c.DBMaxAllocatedStorageGiB < c.DBAllocatedStorageGiB {
+	// Compared only when both are valid, so one bad value gives one problem.
+	if len(p.problems) == before && c.DBMaxAllocatedStorageGiB < c.DBAllocatedStorageGiB {
 		p.fail(qualify(KeyDBMaxAllocatedStorageGb), "%d is below %s (%d); the autoscaling maximum must be at least the allocated storage",
 			c.DBMaxAllocatedStorageGiB, qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB)
 	}

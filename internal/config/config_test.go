@@ -1,0 +1,216 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// valid is a complete, valid raw configuration (what the CLI passes for the dev stack).
+func valid() map[string]string {
+	return map[string]string{
+		"aws:region":                         "us-east-1",
+		"mlflow-aws:mlflowVersion":           "3.17.0",
+		"mlflow-aws:instanceType":            "t3.micro",
+		"mlflow-aws:allowedCidrs":            "[]",
+		"mlflow-aws:allowPublicAccess":       "false",
+		"mlflow-aws:sshKeyName":              "",
+		"mlflow-aws:sshCidrs":                "[]",
+		"mlflow-aws:vpcId":                   "",
+		"mlflow-aws:subnetIds":               "[]",
+		"mlflow-aws:dbInstanceClass":         "db.t3.micro",
+		"mlflow-aws:dbEngineVersion":         "17",
+		"mlflow-aws:dbAllocatedStorageGb":    "20",
+		"mlflow-aws:dbMaxAllocatedStorageGb": "100",
+		"mlflow-aws:dbMultiAz":               "false",
+		"mlflow-aws:dbBackupRetentionDays":   "7",
+		"mlflow-aws:dbInstanceIdentifier":    "",
+		"mlflow-aws:artifactBucketName":      "",
+		"mlflow-aws:artifactAccess":          "proxied",
+		"mlflow-aws:workers":                 "0",
+		"mlflow-aws:protectData":             "true",
+	}
+}
+
+func parse(cfg map[string]string) (*Config, error) {
+	return Parse("mlflow-aws", "dev", func(k string) (string, bool) { v, ok := cfg[k]; return v, ok })
+}
+
+func TestValidConfigParses(t *testing.T) {
+	c, err := parse(valid())
+	if err != nil {
+		t.Fatalf("valid config rejected: %v", err)
+	}
+	if c.DBInstanceIdentifier != "mlflow-aws-dev" || c.BucketPrefix != "mlflow-aws-dev-" || c.PasswordParameterName() != "/mlflow-aws/dev/db-password" {
+		t.Errorf("derived names: %q %q %q", c.DBInstanceIdentifier, c.BucketPrefix, c.PasswordParameterName())
+	}
+	if c.ParameterGroupFamily() != "postgres17" {
+		t.Errorf("family %q", c.ParameterGroupFamily())
+	}
+}
+
+// TestBadValuesNameTheirKey: every key's bad values give exactly one problem, naming that key.
+func TestBadValuesNameTheirKey(t *testing.T) {
+	cases := []struct {
+		key    string
+		values []string
+		extra  map[string]string // other keys set for the case
+		want   string            // part of the message
+	}{
+		{"aws:region", []string{"", "US East 1", "useast1"}, nil, "region"},
+		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0"}, nil, "release"},
+		{"mlflow-aws:mlflowVersion", []string{"2.22.0", "3.4.9"}, nil, "3.5.0"},
+		{"mlflow-aws:instanceType", []string{"", "t3", "T3.MICRO", "t3.micro;rm", "db.t3.micro.x", "t3 .micro"}, nil, "instance type"},
+		{"mlflow-aws:allowedCidrs", []string{`["10.0.0.1"]`, `["300.0.0.0/8"]`, `["10.0.0.0/33"]`, `"10.0.0.0/8"`, `[1]`, `["10.0.0.0/8","10.0.0.0/8"]`, `["10.0.0.1/8"]`}, nil, ""},
+		{"mlflow-aws:allowedCidrs", []string{`["0.0.0.0/0"]`, `["::/0"]`}, nil, "allowPublicAccess"},
+		{"mlflow-aws:allowPublicAccess", []string{"yes", "1", ""}, nil, "boolean"},
+		{"mlflow-aws:sshCidrs", []string{`["198.51.100.0/24"]`}, nil, "sshKeyName"},
+		{"mlflow-aws:sshCidrs", []string{`["not-a-cidr"]`}, map[string]string{"mlflow-aws:sshKeyName": "k"}, "CIDR"},
+		{"mlflow-aws:sshKeyName", []string{"bad\nname", strings.Repeat("k", 256)}, nil, "key pair"},
+		{"mlflow-aws:vpcId", []string{"vpc-123", "vpc-XYZ45678", "my-vpc"}, nil, "VPC id"},
+		{"mlflow-aws:subnetIds", []string{`["subnet-0123456789abcdef0","subnet-0123456789abcdef1"]`}, nil, "vpcId"},
+		{"mlflow-aws:subnetIds", []string{`["subnet-0123456789abcdef0"]`}, map[string]string{"mlflow-aws:vpcId": "vpc-0123456789abcdef0"}, "at least 2"},
+		{"mlflow-aws:subnetIds", []string{`["subnet-0123456789abcdef0","subnet-1"]`}, map[string]string{"mlflow-aws:vpcId": "vpc-0123456789abcdef0"}, "subnet id"},
+		{"mlflow-aws:subnetIds", []string{`{"a":1}`}, nil, "list"},
+		{"mlflow-aws:dbInstanceClass", []string{"", "t3.micro", "db.t3", "db..micro", "DB.T3.MICRO"}, nil, "DB instance class"},
+		{"mlflow-aws:dbEngineVersion", []string{"", "12", "18.1", "17.2", "latest", "9.6"}, nil, "allowed: 13, 14, 15, 16, 17"},
+		{"mlflow-aws:dbAllocatedStorageGb", []string{"19", "0", "-5", "65537"}, map[string]string{"mlflow-aws:dbMaxAllocatedStorageGb": "65536"}, "allowed: 20 to 65536"},
+		{"mlflow-aws:dbAllocatedStorageGb", []string{"twenty", "20.5", ""}, nil, "not an integer"},
+		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"19", "70000"}, nil, "allowed: 20 to 65536"},
+		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"50"}, map[string]string{"mlflow-aws:dbAllocatedStorageGb": "60"}, "at least the allocated storage"},
+		{"mlflow-aws:dbMultiAz", []string{"True ", "on", "2"}, nil, "boolean"},
+		{"mlflow-aws:dbBackupRetentionDays", []string{"-1", "36", "a week"}, nil, "0 to 35"},
+		{"mlflow-aws:dbInstanceIdentifier", []string{"mlflow_db", "1mlflow", "ml--flow", "mlflow-", strings.Repeat("a", 58), "ml flow"}, nil, ""},
+		{"mlflow-aws:artifactBucketName", []string{"My-Bucket", "ab", "bucket_name", "-bucket", "bucket-", "a.b.c", "192.168.1.1", "xn--bucket", "sthree-bucket", "bucket-s3alias", strings.Repeat("b", 64)}, nil, ""},
+		{"mlflow-aws:artifactAccess", []string{"", "proxy", "s3", "PROXIED"}, nil, `allowed: "proxied"`},
+		{"mlflow-aws:workers", []string{"-1", "65", "auto", "1.5"}, nil, "0 to 64"},
+		{"mlflow-aws:protectData", []string{"maybe", "TRUE!", ""}, nil, "boolean"},
+	}
+	for _, c := range cases {
+		for _, v := range c.values {
+			t.Run(fmt.Sprintf("%s=%q", c.key, v), func(t *testing.T) {
+				cfg := valid()
+				for k, x := range c.extra {
+					cfg[k] = x
+				}
+				cfg[c.key] = v
+				_, err := parse(cfg)
+				var cerr *Error
+				if !errors.As(err, &cerr) {
+					t.Fatalf("want *config.Error, got %v", err)
+				}
+				if len(cerr.Problems) != 1 || cerr.Problems[0].Key != c.key {
+					t.Fatalf("want one problem naming %s, got %v", c.key, cerr)
+				}
+				if msg := cerr.Problems[0].Message; c.want != "" && !strings.Contains(msg, c.want) && !strings.Contains(msg, strings.ToLower(c.want)) {
+					t.Errorf("message %q does not say %q", msg, c.want)
+				}
+				if !strings.Contains(err.Error(), c.key) {
+					t.Errorf("error text %q does not name the key", err)
+				}
+			})
+		}
+	}
+}
+
+// TestPublicCidrNeedsAcknowledgementOnlyWhenProtected: 0.0.0.0/0 is fine in an unprotected
+// stack, and in a protected one with allowPublicAccess.
+func TestPublicCidrNeedsAcknowledgementOnlyWhenProtected(t *testing.T) {
+	for _, over := range []map[string]string{
+		{"mlflow-aws:protectData": "false"},
+		{"mlflow-aws:allowPublicAccess": "true"},
+	} {
+		cfg := valid()
+		cfg["mlflow-aws:allowedCidrs"] = `["0.0.0.0/0","::/0"]`
+		for k, v := range over {
+			cfg[k] = v
+		}
+		if _, err := parse(cfg); err != nil {
+			t.Errorf("%v: %v", over, err)
+		}
+	}
+}
+
+// TestAllProblemsAtOnce: several bad keys are all reported in one error.
+func TestAllProblemsAtOnce(t *testing.T) {
+	cfg := valid()
+	cfg["mlflow-aws:instanceType"] = "huge"
+	cfg["mlflow-aws:workers"] = "-3"
+	cfg["mlflow-aws:artifactAccess"] = "ftp"
+	delete(cfg, "mlflow-aws:dbMultiAz")
+	delete(cfg, "aws:region")
+	_, err := parse(cfg)
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	keys := map[string]bool{}
+	for _, p := range cerr.Problems {
+		keys[p.Key] = true
+	}
+	for _, k := range []string{"mlflow-aws:instanceType", "mlflow-aws:workers", "mlflow-aws:artifactAccess", "mlflow-aws:dbMultiAz", "aws:region"} {
+		if !keys[k] {
+			t.Errorf("problem for %s not reported; got %v", k, cerr)
+		}
+	}
+	if len(cerr.Problems) != 5 {
+		t.Errorf("want 5 problems, got %d: %v", len(cerr.Problems), cerr)
+	}
+}
+
+// TestDerivedNamesAreAlwaysLegal (case C1): whatever the project and stack names, the derived
+// RDS identifier, its final snapshot identifier and every bucket name generated from the prefix
+// follow the AWS rules.
+func TestDerivedNamesAreAlwaysLegal(t *testing.T) {
+	names := []string{"dev", "prod", "mlflow_db", "My_Stack.1", "9lives", "--", "_", "", "a", "ünïcode-stack",
+		strings.Repeat("x", 200), strings.Repeat("ab-", 40), "xn--punycode", "sthree-x", "amzn-s3-demo-bucket", "Org/Team"}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := "abcXYZ019-_.@ /:"
+	for i := 0; i < 500; i++ {
+		b := make([]byte, r.IntN(80))
+		for j := range b {
+			b[j] = alphabet[r.IntN(len(alphabet))]
+		}
+		names = append(names, string(b))
+	}
+	for _, project := range []string{"mlflow-aws", "mlflow_aws", "X"} {
+		for _, stack := range names {
+			id := DeriveDBInstanceIdentifier(project, stack)
+			if err := CheckDBInstanceIdentifier(id); err != nil {
+				t.Fatalf("DeriveDBInstanceIdentifier(%q, %q) = %q: %v", project, stack, id, err)
+			}
+			if err := CheckDBInstanceIdentifier(FinalSnapshotIdentifier(id)); err != nil {
+				t.Fatalf("final snapshot of %q: %v", id, err)
+			}
+			prefix := DeriveBucketPrefix(project, stack)
+			if len(prefix) > MaxBucketPrefixLen {
+				t.Fatalf("prefix %q longer than %d", prefix, MaxBucketPrefixLen)
+			}
+			// The provider appends a 26-character unique suffix (digits).
+			generated := prefix + "20261130103300000000000001"
+			if err := CheckBucketName(generated); err != nil {
+				t.Fatalf("bucket generated from DeriveBucketPrefix(%q, %q): %v", project, stack, err)
+			}
+		}
+	}
+}
+
+func TestNameRulesRejectTheIllegal(t *testing.T) {
+	for _, id := range []string{"mlflow_db", "", "1abc", "a--b", "abc-", strings.Repeat("a", 64), "a b"} {
+		if CheckDBInstanceIdentifier(id) == nil {
+			t.Errorf("CheckDBInstanceIdentifier accepted %q", id)
+		}
+	}
+	for _, id := range []string{"mlflow-db", "A", strings.Repeat("a", 63), "Team-MLflow-1"} {
+		if err := CheckDBInstanceIdentifier(id); err != nil {
+			t.Errorf("CheckDBInstanceIdentifier rejected %q: %v", id, err)
+		}
+	}
+	for _, b := range []string{"my-bucket-1", "abc", strings.Repeat("a", 63)} {
+		if err := CheckBucketName(b); err != nil {
+			t.Errorf("CheckBucketName rejected %q: %v", b, err)
+		}
+	}
+}

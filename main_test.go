@@ -1,0 +1,657 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden user data under userdata/testdata/")
+
+const (
+	typeBucket        = "aws:s3/bucketV2:BucketV2"
+	typeDB            = "aws:rds/instance:Instance"
+	typeInstance      = "aws:ec2/instance:Instance"
+	typeSG            = "aws:ec2/securityGroup:SecurityGroup"
+	typeIngress       = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	typeEgress        = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	typePassword      = "random:index/randomPassword:RandomPassword"
+	typeParameter     = "aws:ssm/parameter:Parameter"
+	typeRolePolicy    = "aws:iam/rolePolicy:RolePolicy"
+	typeAttachment    = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+	typeRole          = "aws:iam/role:Role"
+	typeProfile       = "aws:iam/instanceProfile:InstanceProfile"
+	typeParamGroup    = "aws:rds/parameterGroup:ParameterGroup"
+	typeSubnetGroup   = "aws:rds/subnetGroup:SubnetGroup"
+	typePublicAccess  = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+	typeOwnership     = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+	typeBucketPolicy  = "aws:s3/bucketPolicy:BucketPolicy"
+	typeVersioning    = "aws:s3/bucketVersioningV2:BucketVersioningV2"
+	typeEncryption    = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
+	typeLifecycle     = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
+	typeEip           = "aws:ec2/eip:Eip"
+	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
+	tokArtifactStore  = "mlflow:aws:ArtifactStore"
+	tokBackendStore   = "mlflow:aws:BackendStore"
+	tokTrackingServer = "mlflow:aws:TrackingServer"
+)
+
+// everyOptionChanged is the dev stack with every option set away from its default.
+func everyOptionChanged(t testing.TB) map[string]string {
+	cfg := stackConfig(t, "dev")
+	for k, v := range map[string]string{
+		"aws:region":                         "eu-west-1",
+		"mlflow-aws:mlflowVersion":           "3.16.2",
+		"mlflow-aws:instanceType":            "m7g.large",
+		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","2001:db8::/48"]`,
+		"mlflow-aws:sshKeyName":              "ops-key",
+		"mlflow-aws:sshCidrs":                `["198.51.100.7/32"]`,
+		"mlflow-aws:vpcId":                   "vpc-0123456789abcdef0",
+		"mlflow-aws:subnetIds":               `["subnet-0123456789abcdef1","subnet-0123456789abcdef0"]`,
+		"mlflow-aws:dbInstanceClass":         "db.r7g.large",
+		"mlflow-aws:dbEngineVersion":         "16",
+		"mlflow-aws:dbAllocatedStorageGb":    "100",
+		"mlflow-aws:dbMaxAllocatedStorageGb": "1000",
+		"mlflow-aws:dbMultiAz":               "true",
+		"mlflow-aws:dbBackupRetentionDays":   "30",
+		"mlflow-aws:dbInstanceIdentifier":    "Team-MLflow-Store",
+		"mlflow-aws:artifactBucketName":      "team-mlflow-artifacts-eu",
+		"mlflow-aws:artifactAccess":          "direct",
+		"mlflow-aws:workers":                 "6",
+		"mlflow-aws:protectData":             "true",
+	} {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+type scenario struct {
+	name string
+	cfg  map[string]string
+}
+
+func scenarios(t testing.TB) []scenario {
+	return []scenario{
+		{"dev", stackConfig(t, "dev")},
+		{"prod", stackConfig(t, "prod")},
+		{"every-option-changed", everyOptionChanged(t)},
+	}
+}
+
+func deployed(t *testing.T, s scenario) *graph {
+	t.Helper()
+	g := runStack(t, s.name, s.cfg)
+	if g.err != nil {
+		t.Fatalf("%s: deploy failed: %v", s.name, g.err)
+	}
+	return g
+}
+
+// TestComponentTree protects the architecture: three components with their type tokens, every
+// AWS resource a child of one of them, and the tracking server depending on both stores.
+func TestComponentTree(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			parents := map[string]string{}
+			for _, tok := range []string{tokArtifactStore, tokBackendStore, tokTrackingServer} {
+				c := g.one(t, tok)
+				parents[c.URN] = tok
+			}
+			owner := map[string]string{
+				typeBucket: tokArtifactStore, typePublicAccess: tokArtifactStore, typeOwnership: tokArtifactStore,
+				typeBucketPolicy: tokArtifactStore, typeVersioning: tokArtifactStore, typeEncryption: tokArtifactStore,
+				typeLifecycle: tokArtifactStore,
+				typeDB:        tokBackendStore, typePassword: tokBackendStore, typeParameter: tokBackendStore,
+				typeParamGroup: tokBackendStore, typeSubnetGroup: tokBackendStore,
+				typeInstance: tokTrackingServer, typeRole: tokTrackingServer, typeRolePolicy: tokTrackingServer,
+				typeAttachment: tokTrackingServer, typeProfile: tokTrackingServer, typeEip: tokTrackingServer,
+				typeEipAssoc: tokTrackingServer, typeIngress: tokTrackingServer, typeEgress: tokTrackingServer,
+			}
+			for _, r := range g.resources {
+				if !r.Custom {
+					if r.Parent != "" && !strings.HasSuffix(r.Parent, "pulumi:pulumi:Stack::mlflow-aws-"+s.name) {
+						t.Errorf("component %s should be a child of the stack, got parent %s", r.Name, r.Parent)
+					}
+					continue
+				}
+				want, ok := owner[r.Type]
+				if r.Type == typeSG {
+					want, ok = tokBackendStore, true
+					if strings.HasSuffix(r.Name, "-server-sg") {
+						want = tokTrackingServer
+					}
+				}
+				if !ok {
+					t.Errorf("unexpected resource type %s (%s): add it to the tests", r.Type, r.Name)
+					continue
+				}
+				if got := parents[r.Parent]; got != want {
+					t.Errorf("%s %s: parent is %q, want a child of %s", r.Type, r.Name, got, want)
+				}
+			}
+			// The instance's user data is built from the backend store and artifact store outputs:
+			// the SDK records those as dependencies of the instance.
+			inst := g.one(t, typeInstance)
+			db := g.one(t, typeDB)
+			bucket := g.one(t, typeBucket)
+			param := g.one(t, typeParameter)
+			for _, dep := range []recorded{db, bucket, param} {
+				if !slices.Contains(inst.Dependencies, dep.URN) && !dependsOnComponentOf(g, inst, dep) {
+					t.Errorf("tracking server instance does not depend on %s %s", dep.Type, dep.Name)
+				}
+			}
+		})
+	}
+}
+
+func dependsOnComponentOf(g *graph, r, dep recorded) bool {
+	return slices.Contains(r.Dependencies, dep.Parent)
+}
+
+// TestBackendStoreSecureDefaults protects DESIGN.md's RDS defaults.
+func TestBackendStoreSecureDefaults(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			db := g.one(t, typeDB)
+			checkBool(t, db, "publiclyAccessible", false)
+			checkBool(t, db, "storageEncrypted", true)
+			checkStr(t, db, "storageType", "gp3")
+			checkStr(t, db, "engine", "postgres")
+			checkStr(t, db, "engineVersion", s.cfg["mlflow-aws:dbEngineVersion"])
+			checkStr(t, db, "dbName", "mlflow_data")
+			checkStr(t, db, "username", "mlflow")
+			if db.str("dbSubnetGroupName") != g.one(t, typeSubnetGroup).Name+"-a1b2c3d" {
+				t.Errorf("DB instance is not in the program's DB subnet group: %q", db.str("dbSubnetGroupName"))
+			}
+			if got := len(g.one(t, typeSubnetGroup).input("subnetIds").ArrayValue()); got < 2 {
+				t.Errorf("DB subnet group has %d subnets, RDS needs at least 2", got)
+			}
+			// Identifier legal for RDS (case C1).
+			id := db.str("identifier")
+			if id == "" || strings.Contains(id, "_") || strings.Contains(id, "--") || strings.HasSuffix(id, "-") || len(id) > 63 {
+				t.Errorf("DB instance identifier %q is not legal for RDS", id)
+			}
+			// Parameter group: matching family, TLS forced.
+			pg := g.one(t, typeParamGroup)
+			checkStr(t, pg, "family", "postgres"+s.cfg["mlflow-aws:dbEngineVersion"])
+			forced := false
+			for _, p := range pg.input("parameters").ArrayValue() {
+				o := p.ObjectValue()
+				if o["name"].StringValue() == "rds.force_ssl" && o["value"].StringValue() == "1" {
+					forced = true
+				}
+			}
+			if !forced {
+				t.Errorf("parameter group does not set rds.force_ssl=1")
+			}
+			if db.str("parameterGroupName") != pg.Name+"-a1b2c3d" {
+				t.Errorf("DB instance does not use the TLS parameter group: %q", db.str("parameterGroupName"))
+			}
+			// Storage autoscaling up to the configured maximum.
+			if db.number("allocatedStorage") != num(t, s.cfg["mlflow-aws:dbAllocatedStorageGb"]) ||
+				db.number("maxAllocatedStorage") != num(t, s.cfg["mlflow-aws:dbMaxAllocatedStorageGb"]) {
+				t.Errorf("storage %v..%v GiB does not follow the config", db.number("allocatedStorage"), db.number("maxAllocatedStorage"))
+			}
+			// The password is a secret input, from the random provider.
+			if !db.Inputs["password"].IsSecret() {
+				t.Errorf("DB password input is not a secret")
+			}
+			// Security group: its only ingress is 5432 from the tracking server's group.
+			dbSG, serverSG := securityGroups(t, g)
+			var toDB []recorded
+			for _, r := range g.byType(typeIngress) {
+				if r.str("securityGroupId") == dbSG {
+					toDB = append(toDB, r)
+				}
+			}
+			if len(toDB) != 1 {
+				t.Fatalf("backend store security group has %d ingress rules, want exactly 1", len(toDB))
+			}
+			rule := toDB[0]
+			if rule.number("fromPort") != 5432 || rule.number("toPort") != 5432 || rule.str("ipProtocol") != "tcp" ||
+				rule.str("referencedSecurityGroupId") != serverSG || rule.str("cidrIpv4") != "" || rule.str("cidrIpv6") != "" {
+				t.Errorf("backend store ingress is not 5432/tcp from the tracking server's group only: %v", rule.Inputs)
+			}
+			sgIDs := db.input("vpcSecurityGroupIds").ArrayValue()
+			if len(sgIDs) != 1 || sgIDs[0].StringValue() != dbSG {
+				t.Errorf("DB instance security groups = %v, want only %s", sgIDs, dbSG)
+			}
+			for _, r := range g.byType(typeEgress) {
+				if r.str("securityGroupId") == dbSG {
+					t.Errorf("backend store security group has an egress rule; it needs none")
+				}
+			}
+		})
+	}
+}
+
+// securityGroups returns the IDs the mocks gave the backend store's and the server's groups.
+func securityGroups(t *testing.T, g *graph) (db, server string) {
+	for _, r := range g.byType(typeSG) {
+		id := fakeID("sg-", r.Name)
+		if strings.HasSuffix(r.Name, "-server-sg") {
+			server = id
+		} else {
+			db = id
+		}
+	}
+	if db == "" || server == "" {
+		t.Fatalf("want a backend store and a tracking server security group")
+	}
+	return db, server
+}
+
+// TestSecretsStayOutOfThePlain protects DESIGN.md's secret rules: the generated password is
+// RDS-legal, lives in RDS (secret input) and one SSM SecureString parameter, and appears in no
+// other input (user data above all) and in no stack output.
+func TestSecretsStayOutOfThePlain(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			pw := g.one(t, typePassword)
+			special := pw.str("overrideSpecial")
+			for _, bad := range []string{"/", "@", `"`, " ", "'", `\`, "`"} {
+				if strings.Contains(special, bad) {
+					t.Errorf("password character set %q contains %q, which RDS or a shell rejects", special, bad)
+				}
+			}
+			if v, _ := pw.boolean("special"); !v || pw.number("length") < 20 {
+				t.Errorf("password must be long (>= 20) with special characters: %v", pw.Inputs)
+			}
+			param := g.one(t, typeParameter)
+			checkStr(t, param, "type", "SecureString")
+			if !param.Inputs["value"].IsSecret() {
+				t.Errorf("SSM parameter value is not a secret input")
+			}
+			for _, r := range g.resources {
+				for k, v := range r.Inputs {
+					if (r.Type == typeDB && k == "password") || (r.Type == typeParameter && k == "value") {
+						continue
+					}
+					if leaks(v) {
+						t.Errorf("%s %s input %q carries the password in the plain", r.Type, r.Name, k)
+					}
+				}
+			}
+			ud := g.one(t, typeInstance).str("userData")
+			if strings.Contains(ud, mockPassword) || ud == "" {
+				t.Errorf("user data is empty or contains the password")
+			}
+			for k, v := range g.outputs {
+				if strings.Contains(v, mockPassword) {
+					t.Errorf("stack output %s contains the password", k)
+				}
+			}
+		})
+	}
+}
+
+// leaks reports whether v holds the mock password outside a secret.
+func leaks(v resource.PropertyValue) bool {
+	switch {
+	case v.IsSecret():
+		return false
+	case v.IsString():
+		return strings.Contains(v.StringValue(), mockPassword)
+	case v.IsArray():
+		return slices.ContainsFunc(v.ArrayValue(), leaks)
+	case v.IsObject():
+		for _, e := range v.ObjectValue() {
+			if leaks(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestArtifactStoreSecureDefaults protects DESIGN.md's S3 defaults.
+func TestArtifactStoreSecureDefaults(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			b := g.one(t, typeBucket)
+			name := g.outputs["artifactBucketName"]
+			if want := s.cfg["mlflow-aws:artifactBucketName"]; want != "" && b.str("bucket") != want {
+				t.Errorf("bucket = %q, want the configured %q", b.str("bucket"), want)
+			} else if want == "" && (b.str("bucketPrefix") == "" || len(b.str("bucketPrefix")) > 37) {
+				t.Errorf("generated bucket needs a unique name from a prefix of at most 37 characters, got %q", b.str("bucketPrefix"))
+			}
+			for _, r := range []string{typePublicAccess, typeOwnership, typeBucketPolicy, typeVersioning, typeEncryption, typeLifecycle} {
+				if got := g.one(t, r).str("bucket"); got != name {
+					t.Errorf("%s applies to bucket %q, want %q", r, got, name)
+				}
+			}
+			pab := g.one(t, typePublicAccess)
+			for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+				checkBool(t, pab, k, true)
+			}
+			checkStr(t, g.one(t, typeOwnership), "rule.objectOwnership", "BucketOwnerEnforced")
+			checkStr(t, g.one(t, typeVersioning), "versioningConfiguration.status", "Enabled")
+			enc := g.one(t, typeEncryption).input("rules").ArrayValue()
+			if len(enc) != 1 || enc[0].ObjectValue()["applyServerSideEncryptionByDefault"].ObjectValue()["sseAlgorithm"].StringValue() == "" {
+				t.Errorf("no default encryption rule: %v", enc)
+			}
+			var policy struct {
+				Statement []struct {
+					Effect    string
+					Principal any
+					Action    []string
+					Resource  []string
+					Condition map[string]map[string]string
+				}
+			}
+			if err := json.Unmarshal([]byte(g.one(t, typeBucketPolicy).str("policy")), &policy); err != nil {
+				t.Fatalf("bucket policy is not JSON: %v", err)
+			}
+			denyTLS := false
+			for _, st := range policy.Statement {
+				if st.Effect == "Deny" && st.Condition["Bool"]["aws:SecureTransport"] == "false" &&
+					slices.Contains(st.Resource, "arn:aws:s3:::"+name) && slices.Contains(st.Resource, "arn:aws:s3:::"+name+"/*") {
+					denyTLS = true
+				}
+			}
+			if !denyTLS {
+				t.Errorf("bucket policy does not deny requests without TLS on the bucket and its objects")
+			}
+			var abort, noncurrent bool
+			for _, rule := range g.one(t, typeLifecycle).input("rules").ArrayValue() {
+				o := rule.ObjectValue()
+				if o["status"].StringValue() != "Enabled" {
+					continue
+				}
+				if a := o["abortIncompleteMultipartUpload"]; a.IsObject() && a.ObjectValue()["daysAfterInitiation"].NumberValue() > 0 {
+					abort = true
+				}
+				if n := o["noncurrentVersionExpiration"]; n.IsObject() && n.ObjectValue()["noncurrentDays"].NumberValue() > 0 {
+					noncurrent = true
+				}
+			}
+			if !abort || !noncurrent {
+				t.Errorf("lifecycle: abort incomplete multipart uploads = %v, expire noncurrent versions = %v; want both", abort, noncurrent)
+			}
+		})
+	}
+}
+
+// TestTrackingServerSecureDefaults protects DESIGN.md's EC2 defaults.
+func TestTrackingServerSecureDefaults(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			inst := g.one(t, typeInstance)
+			checkStr(t, inst, "metadataOptions.httpTokens", "required")
+			checkBool(t, inst, "rootBlockDevice.encrypted", true)
+			checkBool(t, inst, "userDataReplaceOnChange", true)
+			checkStr(t, inst, "instanceType", s.cfg["mlflow-aws:instanceType"])
+			checkStr(t, inst, "ami", mockAMI)
+			// The AMI is Amazon Linux 2023 for the instance type's architecture (m7g is Graviton).
+			arch := "x86_64"
+			if strings.HasPrefix(s.cfg["mlflow-aws:instanceType"], "m7g") {
+				arch = "arm64"
+			}
+			wantAMI := "aws:ssm/getParameter:getParameter /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-" + arch
+			if !slices.Contains(g.invokes, wantAMI) {
+				t.Errorf("AMI not looked up as %q; invokes: %v", wantAMI, g.invokes)
+			}
+			if inst.str("iamInstanceProfile") != g.one(t, typeProfile).Name+"-a1b2c3d" {
+				t.Errorf("instance profile = %q, want the program's profile", inst.str("iamInstanceProfile"))
+			}
+			checkStr(t, g.one(t, typeAttachment), "policyArn", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+			for _, banned := range []string{"aws configure", "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"} {
+				if strings.Contains(inst.str("userData"), banned) {
+					t.Errorf("user data contains %q: no long-lived keys on the instance", banned)
+				}
+			}
+			// Ingress: 5000 exactly from allowedCidrs, 22 exactly from sshCidrs with a key.
+			_, serverSG := securityGroups(t, g)
+			got := map[int][]string{}
+			for _, r := range g.byType(typeIngress) {
+				if r.str("securityGroupId") != serverSG {
+					continue
+				}
+				if r.number("fromPort") != r.number("toPort") || r.str("ipProtocol") != "tcp" {
+					t.Errorf("ingress rule %s is not a single TCP port: %v", r.Name, r.Inputs)
+				}
+				got[int(r.number("fromPort"))] = append(got[int(r.number("fromPort"))], r.str("cidrIpv4")+r.str("cidrIpv6"))
+			}
+			want := map[int][]string{}
+			if c := list(t, s.cfg["mlflow-aws:allowedCidrs"]); len(c) > 0 {
+				want[5000] = c
+			}
+			if c := list(t, s.cfg["mlflow-aws:sshCidrs"]); len(c) > 0 && s.cfg["mlflow-aws:sshKeyName"] != "" {
+				want[22] = c
+				checkStr(t, inst, "keyName", s.cfg["mlflow-aws:sshKeyName"])
+			}
+			for port := range maps.Keys(got) {
+				slices.Sort(got[port])
+			}
+			for port := range maps.Keys(want) {
+				slices.Sort(want[port])
+			}
+			if !maps.EqualFunc(got, want, slices.Equal) {
+				t.Errorf("tracking server ingress = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestStackOutputs protects the outputs DESIGN.md lists and the tracking URI rules (C5).
+func TestStackOutputs(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			for _, k := range []string{"trackingUri", "artifactBucketName", "artifactsDestination", "backendStoreAddress",
+				"backendStorePort", "dbPasswordParameterName", "instanceId", "publicIp", "portForwardCommand"} {
+				if g.outputs[k] == "" {
+					t.Errorf("stack output %s is missing or empty", k)
+				}
+				if g.secret[k] {
+					t.Errorf("stack output %s is secret; none of the outputs holds a secret", k)
+				}
+			}
+			uri := g.outputs["trackingUri"]
+			if len(list(t, s.cfg["mlflow-aws:allowedCidrs"])) > 0 {
+				if uri != "http://"+mockPublicIP+":5000" {
+					t.Errorf("trackingUri = %q, want http://<elastic ip>:5000 (plain HTTP: nothing terminates TLS)", uri)
+				}
+			} else if uri != "http://localhost:5000" {
+				t.Errorf("trackingUri = %q, want http://localhost:5000 through the port forward", uri)
+			}
+			if !strings.HasPrefix(uri, "http://") {
+				t.Errorf("trackingUri %q must be http:// (case C5)", uri)
+			}
+			if got, want := g.outputs["artifactsDestination"], "s3://"+g.outputs["artifactBucketName"]+"/artifacts"; got != want {
+				t.Errorf("artifactsDestination = %q, want %q", got, want)
+			}
+			pf := g.outputs["portForwardCommand"]
+			for _, part := range []string{"aws ssm start-session", "--target " + g.outputs["instanceId"],
+				"AWS-StartPortForwardingSession", "portNumber=5000", "localPortNumber=5000", "--region " + s.cfg["aws:region"]} {
+				if !strings.Contains(pf, part) {
+					t.Errorf("portForwardCommand %q lacks %q", pf, part)
+				}
+			}
+			// The user data lets MLflow accept every host the tracking URI and the forward use (C7).
+			ud := g.one(t, typeInstance).str("userData")
+			host := strings.TrimPrefix(uri, "http://")
+			for _, h := range []string{host, "localhost:5000", mockPublicIP + ":5000"} {
+				if !strings.Contains(ud, h) {
+					t.Errorf("user data's allowed hosts lack %q", h)
+				}
+			}
+			if !strings.Contains(ud, "AWS_DEFAULT_REGION="+s.cfg["aws:region"]) {
+				t.Errorf("user data does not set AWS_DEFAULT_REGION=%s (case C6)", s.cfg["aws:region"])
+			}
+		})
+	}
+}
+
+// TestDataProtection protects protectData: deletion protection, final snapshot, no
+// force-destroy and Pulumi protect on what holds user data; and easy teardown without it.
+func TestDataProtection(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			protect := s.cfg["mlflow-aws:protectData"] == "true"
+			db, bucket := g.one(t, typeDB), g.one(t, typeBucket)
+			checkBool(t, db, "deletionProtection", protect)
+			checkBool(t, db, "skipFinalSnapshot", !protect)
+			if protect && db.str("finalSnapshotIdentifier") == "" {
+				t.Errorf("protected database has no final snapshot identifier")
+			}
+			checkBool(t, bucket, "forceDestroy", !protect)
+			for _, r := range []recorded{db, bucket, g.one(t, typePassword), g.one(t, typeParameter)} {
+				if r.Protect != protect {
+					t.Errorf("%s %s: Pulumi protect = %v, want %v", r.Type, r.Name, r.Protect, protect)
+				}
+			}
+			checkBool(t, db, "multiAz", s.cfg["mlflow-aws:dbMultiAz"] == "true")
+			if db.number("backupRetentionPeriod") != num(t, s.cfg["mlflow-aws:dbBackupRetentionDays"]) {
+				t.Errorf("backup retention = %v, want %s", db.number("backupRetentionPeriod"), s.cfg["mlflow-aws:dbBackupRetentionDays"])
+			}
+		})
+	}
+}
+
+// TestStackFiles protects the intent of the two stack files.
+func TestStackFiles(t *testing.T) {
+	dev, prod := stackConfig(t, "dev"), stackConfig(t, "prod")
+	if dev["mlflow-aws:protectData"] != "false" {
+		t.Errorf("dev must be easy to tear down (protectData false)")
+	}
+	if prod["mlflow-aws:protectData"] != "true" || prod["mlflow-aws:dbMultiAz"] != "true" || num(t, prod["mlflow-aws:dbBackupRetentionDays"]) < 14 {
+		t.Errorf("prod must be protected, Multi-AZ, with at least 14 days of backups")
+	}
+	if len(list(t, prod["mlflow-aws:allowedCidrs"])) != 0 || len(list(t, dev["mlflow-aws:allowedCidrs"])) != 0 {
+		t.Errorf("stack files must not open port 5000 by default")
+	}
+}
+
+// TestGoldenUserData keeps the rendered user data of each stack under userdata/testdata/, so
+// reviewers see every change to what runs on the instance. Regenerate with -update.
+func TestGoldenUserData(t *testing.T) {
+	for _, s := range scenarios(t)[:2] {
+		g := deployed(t, s)
+		got := g.one(t, typeInstance).str("userData")
+		path := filepath.Join("userdata", "testdata", s.name+".cloud-config.yaml")
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v (run `make golden` to create it)", path, err)
+		}
+		if string(want) != got {
+			t.Errorf("%s: rendered user data differs from the golden file; review and run `make golden`", path)
+		}
+	}
+}
+
+// TestProgramRunsWithExports runs the real entry point (with ctx.Export) for both stacks.
+func TestProgramRunsWithExports(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		m := &mocks{stack: stack, region: "us-east-1"}
+		cfg := stackConfig(t, stack)
+		err := pulumiRun(program, stack, m, cfg)
+		if err != nil {
+			t.Errorf("%s: program: %v", stack, err)
+		}
+		if len(m.resources) < 20 {
+			t.Errorf("%s: program registered only %d resources", stack, len(m.resources))
+		}
+	}
+}
+
+func checkStr(t *testing.T, r recorded, path, want string) {
+	t.Helper()
+	if got := r.str(path); got != want {
+		t.Errorf("%s %s: %s = %q, want %q", r.Type, r.Name, path, got, want)
+	}
+}
+
+func checkBool(t *testing.T, r recorded, path string, want bool) {
+	t.Helper()
+	got, ok := r.boolean(path)
+	if !ok || got != want {
+		t.Errorf("%s %s: %s = %v (set: %v), want %v", r.Type, r.Name, path, got, ok, want)
+	}
+}
+
+func num(t testing.TB, s string) float64 {
+	var f float64
+	if err := json.Unmarshal([]byte(s), &f); err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return f
+}
+
+func list(t testing.TB, s string) []string {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		t.Fatalf("not a JSON list: %q", s)
+	}
+	return l
+}
+
+// TestBadConfigRegistersNothing: invalid config fails the program before any resource exists,
+// with every problem named.
+func TestBadConfigRegistersNothing(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	cfg["mlflow-aws:dbInstanceIdentifier"] = "mlflow_db"
+	cfg["mlflow-aws:allowedCidrs"] = `["0.0.0.0/0"]`
+	cfg["mlflow-aws:artifactAccess"] = "s3"
+	g := runStack(t, "prod", cfg)
+	if g.err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, k := range []string{"mlflow-aws:dbInstanceIdentifier", "mlflow-aws:allowedCidrs", "mlflow-aws:artifactAccess"} {
+		if !strings.Contains(g.err.Error(), k) {
+			t.Errorf("error does not name %s: %v", k, g.err)
+		}
+	}
+	if len(g.resources) != 0 || len(g.invokes) != 0 {
+		t.Errorf("bad config still registered %d resources and made %d invokes", len(g.resources), len(g.invokes))
+	}
+}
+
+// TestPulumiYamlDeclaresEveryKey keeps Pulumi.yaml (what `pulumi config` users see) and the
+// program's keys in step: each key declared once, with a type, a default and a description.
+func TestPulumiYamlDeclaresEveryKey(t *testing.T) {
+	var project struct {
+		Name    string `yaml:"name"`
+		Runtime any    `yaml:"runtime"`
+		Config  map[string]struct {
+			Type        string `yaml:"type"`
+			Default     any    `yaml:"default"`
+			Description string `yaml:"description"`
+		} `yaml:"config"`
+	}
+	readYAML(t, "Pulumi.yaml", &project)
+	if project.Name != "mlflow-aws" {
+		t.Errorf("project name %q, want mlflow-aws", project.Name)
+	}
+	declared := slices.Sorted(maps.Keys(project.Config))
+	want := slices.Sorted(slices.Values(config.Keys))
+	if !slices.Equal(declared, want) {
+		t.Errorf("Pulumi.yaml declares %v, the program reads %v", declared, want)
+	}
+	for k, d := range project.Config {
+		if d.Type == "" || d.Default == nil || d.Description == "" {
+			t.Errorf("Pulumi.yaml config %s needs type, default and description", k)
+		}
+	}
+}
