@@ -352,3 +352,9 @@ func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
 func pulumiRun(body pulumi.RunFunc, stack string, m *mocks, cfg map[string]string) error {
 	return pulumi.RunErr(body, pulumi.WithMocks("mlflow-aws", stack, m), func(info *pulumi.RunInfo) { info.Config = cfg })
 }
+
+func keyOf(s string) resource.PropertyKey { return resource.PropertyKey(s) }
+
+func propertyOf(v any) resource.PropertyValue { return resource.NewPropertyValue(v) }
+
+func propertyMapOf(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }
