@@ -655,3 +655,29 @@ func TestPulumiYamlDeclaresEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeConfigTable keeps README's configuration table in step with Pulumi.yaml: one row per
+// key, with its type and default.
+func TestReadmeConfigTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var project struct {
+		Config map[string]struct {
+			Type    string `yaml:"type"`
+			Default any    `yaml:"default"`
+		} `yaml:"config"`
+	}
+	readYAML(t, "Pulumi.yaml", &project)
+	for k, d := range project.Config {
+		def := engineValue(t, d.Default)
+		if def == "" {
+			def = `""`
+		}
+		row := "| `" + k + "` | " + d.Type + " | `" + def + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README lacks the row %q", row)
+		}
+	}
+}
