@@ -15,12 +15,13 @@ type PolicyDocument struct {
 
 // PolicyStatement is one statement of a PolicyDocument. Action and Resource are always lists.
 type PolicyStatement struct {
-	Sid       string                       `json:"Sid,omitempty"`
-	Effect    string                       `json:"Effect"`
-	Principal any                          `json:"Principal,omitempty"`
-	Action    []string                     `json:"Action"`
-	Resource  []string                     `json:"Resource,omitempty"`
-	Condition map[string]map[string]string `json:"Condition,omitempty"`
+	Sid       string   `json:"Sid,omitempty"`
+	Effect    string   `json:"Effect"`
+	Principal any      `json:"Principal,omitempty"`
+	Action    []string `json:"Action"`
+	Resource  []string `json:"Resource,omitempty"`
+	// Condition maps an operator to condition keys and their value (a string or a list).
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 
 // policyVersion is the current IAM policy language version.
@@ -48,7 +49,7 @@ var S3ObjectActions = []string{
 
 // TrackingServerPolicy is the least-privilege inline policy of the tracking server's role:
 //   - s3:ListBucket and s3:GetBucketLocation on bucketArn ("arn:aws:s3:::name"), the listing
-//     limited to keys under prefix;
+//     limited to s3:prefix values prefix and prefix/*;
 //   - S3ObjectActions on bucketArn + "/" + prefix + "/*";
 //   - ssm:GetParameter on the one SecureString parameter parameterArn (decryption with the
 //     AWS managed key aws/ssm needs no KMS statement).
@@ -68,8 +69,10 @@ func TrackingServerPolicy(bucketArn, prefix, parameterArn string) (PolicyDocumen
 				Effect:   "Allow",
 				Action:   []string{"s3:ListBucket"},
 				Resource: []string{bucketArn},
-				Condition: map[string]map[string]string{
-					"StringLike": {"s3:prefix": prefix + "/*"},
+				// The prefix itself too: MLflow deletes an artifact directory by listing it without
+				// a trailing slash.
+				Condition: map[string]map[string]any{
+					"StringLike": {"s3:prefix": []string{prefix, prefix + "/*"}},
 				},
 			},
 			{
@@ -118,7 +121,7 @@ func DenyInsecureTransportPolicy(bucketArn string) PolicyDocument {
 			Principal: "*",
 			Action:    []string{"s3:*"},
 			Resource:  []string{bucketArn, bucketArn + "/*"},
-			Condition: map[string]map[string]string{
+			Condition: map[string]map[string]any{
 				"Bool": {"aws:SecureTransport": "false"},
 			},
 		}},

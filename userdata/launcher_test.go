@@ -1,0 +1,367 @@
+package userdata
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startMoto starts `moto_server -H 127.0.0.1 -p <free port>` for the test and stops it in
+// t.Cleanup; it returns the endpoint URL.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	motoServer := requireTool(t, "moto_server", "python3-moto (or pip install 'moto[server]')")
+	port := freePort(t)
+	cmd := exec.Command(motoServer, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	waitForPort(t, port, 30*time.Second, "moto_server")
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// awsEnv is the environment for the AWS CLI against moto: dummy keys, the endpoint, no user
+// config. pyenv shims need PYENV_ROOT once HOME changes.
+func awsEnv(endpoint, home, region string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "MLFLOW_") || strings.HasPrefix(k, "OMP_") || k == "PGPASSWORD" || k == "HOME" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	if os.Getenv("PYENV_ROOT") == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			if _, err := os.Stat(filepath.Join(h, ".pyenv")); err == nil {
+				env = append(env, "PYENV_ROOT="+filepath.Join(h, ".pyenv"))
+			}
+		}
+	}
+	return append(env, "HOME="+home, "AWS_ENDPOINT_URL="+endpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_DEFAULT_REGION="+region, "AWS_PAGER=")
+}
+
+// putSecureString creates (or overwrites) an SSM SecureString parameter in moto. The value goes
+// through a JSON input file, so it is never parsed as a CLI option or a file:// reference.
+func putSecureString(t *testing.T, endpoint, region, name, value string) {
+	t.Helper()
+	aws := requireTool(t, "aws", "awscli")
+	dir := t.TempDir()
+	in, _ := json.Marshal(map[string]any{"Name": name, "Value": value, "Type": "SecureString", "Overwrite": true})
+	f := filepath.Join(dir, "in.json")
+	if err := os.WriteFile(f, in, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := run(t, time.Minute, awsEnv(endpoint, dir, region), "", aws, "ssm", "put-parameter", "--cli-input-json", "file://"+f); err != nil {
+		t.Fatalf("put SSM parameter %s in %s: %v\n%s%s", name, region, err, out, stderr)
+	}
+}
+
+// bootRun is one simulated start of mlflow.service: the real launcher with the real env file,
+// real AWS CLI against moto, and a stub venv.
+type bootRun struct {
+	dbState  string // what the stub venv python prints: initialized, empty, or unreachable
+	memKiB   int    // MemTotal in the fake meminfo
+	cpus     int    // nproc (via OMP_NUM_THREADS, which GNU nproc honours)
+	override map[string]string
+}
+
+type bootResult struct {
+	root, stdout, stderr string
+	err                  error
+	mlflowArgv           [][]string          // one per mlflow invocation, in order
+	mlflowEnv            []map[string]string // environment of each invocation
+	pythonArgv           []string
+	pythonEnv            map[string]string
+}
+
+// simulateBoot runs the launcher from d in a scratch root as systemd would (UMask=0077,
+// environment from the env file) and returns what the stub venv recorded.
+func simulateBoot(t *testing.T, endpoint string, env map[string]string, launcher, helper string, r bootRun) bootResult {
+	t.Helper()
+	root := t.TempDir()
+	rec := mkdir(t, root, "rec")
+	venv := mkdir(t, root, "venv")
+	mkdir(t, root, "venv/bin")
+	home := mkdir(t, root, "home")
+	write := func(rel, content string, mode os.FileMode) string {
+		p := filepath.Join(root, rel)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	launcherPath := write("mlflow-launch", launcher, 0o755)
+	helperPath := write("mlflow-db-state", helper, 0o755)
+	meminfo := write("meminfo", fmt.Sprintf("MemTotal:       %d kB\nMemFree:         123456 kB\nMemAvailable:    234567 kB\n", r.memKiB), 0o644)
+	stateFile := write("db-state", r.dbState+"\n", 0o644)
+	write("venv/bin/python", fmt.Sprintf(`#!/bin/bash
+set -euo pipefail
+umask 077
+printf '%%s\n' "$@" > %[1]q/python.argv
+env > %[1]q/python.env
+state="$(cat %[2]q)"
+if [[ "$state" == unreachable ]]; then
+  echo "mlflow-db-state: cannot query the backend store: connection refused" >&2
+  exit 1
+fi
+printf '%%s\n' "$state"
+`, rec, stateFile), 0o755)
+	write("venv/bin/mlflow", fmt.Sprintf(`#!/bin/bash
+set -euo pipefail
+umask 077
+n=$(( $(cat %[1]q/count 2>/dev/null || echo 0) + 1 ))
+echo "$n" > %[1]q/count
+printf '%%s\n' "$@" > %[1]q/mlflow.$n.argv
+env > %[1]q/mlflow.$n.env
+`, rec), 0o755)
+
+	procEnv := awsEnv(endpoint, home, env[EnvAWSDefaultRegion])
+	for k, v := range env {
+		procEnv = append(procEnv, k+"="+v)
+	}
+	procEnv = append(procEnv, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helperPath, "MLFLOW_MEMINFO="+meminfo,
+		"MLFLOW_DB_WAIT_ATTEMPTS=3", "MLFLOW_DB_WAIT_SECONDS=0", "OMP_NUM_THREADS="+strconv.Itoa(r.cpus), "LC_ALL=C")
+	for k, v := range r.override {
+		procEnv = append(procEnv, k+"="+v)
+	}
+	res := bootResult{root: root}
+	res.stdout, res.stderr, res.err = run(t, 2*time.Minute, procEnv, "", "/bin/bash", "-c", `umask 077; exec "$0"`, launcherPath)
+
+	readLines := func(p string) []string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	readEnv := func(p string) map[string]string {
+		m := map[string]string{}
+		for _, l := range readLines(p) {
+			k, v, _ := strings.Cut(l, "=")
+			m[k] = v
+		}
+		return m
+	}
+	for n := 1; ; n++ {
+		argv := filepath.Join(rec, fmt.Sprintf("mlflow.%d.argv", n))
+		if _, err := os.Stat(argv); err != nil {
+			break
+		}
+		res.mlflowArgv = append(res.mlflowArgv, readLines(argv))
+		res.mlflowEnv = append(res.mlflowEnv, readEnv(filepath.Join(rec, fmt.Sprintf("mlflow.%d.env", n))))
+	}
+	res.pythonArgv = readLines(filepath.Join(rec, "python.argv"))
+	res.pythonEnv = readEnv(filepath.Join(rec, "python.env"))
+	return res
+}
+
+// assertPasswordContained: the password is in no argv, not in the launcher's output (the
+// journal), and in no file of the scratch root unless that file is mode 0600.
+func assertPasswordContained(t *testing.T, name, password string, res bootResult) {
+	t.Helper()
+	for i, argv := range res.mlflowArgv {
+		for _, a := range argv {
+			if strings.Contains(a, password) {
+				t.Errorf("%s: mlflow invocation %d (%q) has the password in argv", name, i+1, argv[0])
+			}
+		}
+	}
+	for _, a := range res.pythonArgv {
+		if strings.Contains(a, password) {
+			t.Errorf("%s: the db-state helper got the password in argv", name)
+		}
+	}
+	if strings.Contains(res.stdout+res.stderr, password) {
+		t.Errorf("%s: the launcher printed the password (it would land in the journal)", name)
+	}
+	err := filepath.WalkDir(res.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), password) {
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			if info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s contains the password with mode %v, want 0600", name, p, info.Mode().Perm())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectedServerArgv is the exact `mlflow server` argv for an env file and worker count.
+func expectedServerArgv(env map[string]string, workers int) []string {
+	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", "0.0.0.0", "--port", env[EnvPort],
+		"--workers", strconv.Itoa(workers), "--allowed-hosts", env[EnvAllowedHosts]}
+	if env[EnvArtifactAccess] == ArtifactAccessProxied {
+		return append(argv, "--serve-artifacts", "--artifacts-destination", env[EnvArtifactsURI])
+	}
+	return append(argv, "--no-serve-artifacts", "--default-artifact-root", env[EnvArtifactsURI])
+}
+
+// TestLauncherBootSimulation runs the real launcher of every document against moto's SSM with
+// a stub venv and checks: the password reaches the server (and db upgrade) only through
+// PGPASSWORD (C2); `db upgrade` runs before `server` on an initialised database and is skipped on
+// an empty one (C3); proxied mode never passes --default-artifact-root (C4); the server's
+// environment has AWS_DEFAULT_REGION (C6); --allowed-hosts is what was configured (C7); workers
+// are sized from meminfo and nproc; an unreachable database or unreadable parameter exits
+// non-zero without starting mlflow.
+func TestLauncherBootSimulation(t *testing.T) {
+	t.Parallel()
+	endpoint := startMoto(t)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	password := everySpecialPassword + randomPassword(rng, 12)
+	t.Logf("password drawn for this run: %q", password)
+
+	for _, d := range documents(t) {
+		files, _ := parseDocument(t, d)
+		env := parseEnvFile(t, mustFile(t, d, files, EnvFilePath))
+		launcher := mustFile(t, d, files, LauncherPath)
+		helper := mustFile(t, d, files, DBStateHelperPath)
+		putSecureString(t, endpoint, env[EnvAWSDefaultRegion], env[EnvDBPasswordParameter], password)
+		configuredWorkers, err := strconv.Atoi(env[EnvWorkers])
+		if err != nil {
+			t.Fatalf("%s: MLFLOW_WORKERS=%q", d.name, env[EnvWorkers])
+		}
+		wantWorkers := configuredWorkers
+		if wantWorkers == 0 {
+			wantWorkers = 2 // 2 GiB, 2 CPUs
+		}
+
+		for _, state := range []string{"initialized", "empty"} {
+			t.Run(d.name+"/"+state, func(t *testing.T) {
+				t.Parallel()
+				res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: state, memKiB: 2 * 1024 * 1024, cpus: 2})
+				if res.err != nil {
+					t.Fatalf("launcher failed: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+				}
+				assertPasswordContained(t, d.name, password, res)
+				if !slices.Equal(res.pythonArgv, []string{filepath.Join(res.root, "mlflow-db-state")}) {
+					t.Errorf("venv python ran %q, want only the db-state helper", res.pythonArgv)
+				}
+				if res.pythonEnv["PGPASSWORD"] != password || res.pythonEnv[EnvBackendStoreURI] != env[EnvBackendStoreURI] {
+					t.Errorf("the db-state helper did not get PGPASSWORD and %s in its environment", EnvBackendStoreURI)
+				}
+				wantCalls := [][]string{expectedServerArgv(env, wantWorkers)}
+				if state == "initialized" {
+					wantCalls = append([][]string{{"db", "upgrade", env[EnvBackendStoreURI]}}, wantCalls...)
+				}
+				if len(res.mlflowArgv) != len(wantCalls) {
+					t.Fatalf("C3: on an %s database mlflow ran %d time(s) %q, want %q", state, len(res.mlflowArgv), res.mlflowArgv, wantCalls)
+				}
+				for i := range wantCalls {
+					if !slices.Equal(res.mlflowArgv[i], wantCalls[i]) {
+						t.Errorf("mlflow call %d argv\n got %q\nwant %q", i+1, res.mlflowArgv[i], wantCalls[i])
+					}
+					if got := res.mlflowEnv[i]["PGPASSWORD"]; got != password {
+						t.Errorf("C2: mlflow call %d (%s) has PGPASSWORD=%q, want the SSM password", i+1, res.mlflowArgv[i][0], got)
+					}
+				}
+				server := res.mlflowArgv[len(res.mlflowArgv)-1]
+				serverEnv := res.mlflowEnv[len(res.mlflowEnv)-1]
+				if env[EnvArtifactAccess] == ArtifactAccessProxied && (slices.Contains(server, "--default-artifact-root") || !slices.Contains(server, "--serve-artifacts")) {
+					t.Errorf("C4: proxied mode server argv %q passes --default-artifact-root or lacks --serve-artifacts", server)
+				}
+				if env[EnvArtifactAccess] == ArtifactAccessDirect && slices.Contains(server, "--artifacts-destination") {
+					t.Errorf("direct mode server argv %q passes --artifacts-destination", server)
+				}
+				if serverEnv["AWS_DEFAULT_REGION"] != env[EnvAWSDefaultRegion] || (d.params != nil && serverEnv["AWS_DEFAULT_REGION"] != d.params.Region) {
+					t.Errorf("C6: server AWS_DEFAULT_REGION=%q, want %q", serverEnv["AWS_DEFAULT_REGION"], env[EnvAWSDefaultRegion])
+				}
+				i := slices.Index(server, "--allowed-hosts")
+				if i < 0 || i+1 >= len(server) {
+					t.Fatalf("C7: server argv %q has no --allowed-hosts", server)
+				}
+				if d.params != nil && !slices.Equal(strings.Split(server[i+1], ","), d.params.AllowedHosts) {
+					t.Errorf("C7: --allowed-hosts %q, want %q", server[i+1], d.params.AllowedHosts)
+				}
+			})
+		}
+	}
+
+	// Workers sizing: clamp(MemTotal_MiB / 768, 1, 2*nproc + 1), documented in the launcher.
+	d := documents(t)[0]
+	files, _ := parseDocument(t, d)
+	env := parseEnvFile(t, mustFile(t, d, files, EnvFilePath))
+	launcher, helper := mustFile(t, d, files, LauncherPath), mustFile(t, d, files, DBStateHelperPath)
+	putSecureString(t, endpoint, env[EnvAWSDefaultRegion], env[EnvDBPasswordParameter], password)
+	for _, c := range []struct {
+		name         string
+		memKiB, cpus int
+		want         int
+	}{
+		{"t3.micro MemTotal 1 GiB less kernel", 980 * 1024, 2, 1},
+		{"512 MiB", 512 * 1024, 1, 1},
+		{"4 GiB 1 CPU", 4 * 1024 * 1024, 1, 3},
+		{"8 GiB 2 CPUs", 8 * 1024 * 1024, 2, 5},
+		{"16 GiB 4 CPUs", 16 * 1024 * 1024, 4, 9},
+	} {
+		t.Run("workers/"+c.name, func(t *testing.T) {
+			t.Parallel()
+			res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: c.memKiB, cpus: c.cpus, override: map[string]string{EnvWorkers: "0"}})
+			if res.err != nil || len(res.mlflowArgv) != 1 {
+				t.Fatalf("launcher: %v, mlflow calls %q\n%s", res.err, res.mlflowArgv, res.stderr)
+			}
+			server := res.mlflowArgv[0]
+			i := slices.Index(server, "--workers")
+			if i < 0 || server[i+1] != strconv.Itoa(c.want) {
+				t.Errorf("%d KiB, %d CPUs: server argv %q, want --workers %d", c.memKiB, c.cpus, server, c.want)
+			}
+		})
+	}
+
+	t.Run("unreachable database exits non-zero", func(t *testing.T) {
+		t.Parallel()
+		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "unreachable", memKiB: 1 << 20, cpus: 1})
+		if res.err == nil || len(res.mlflowArgv) != 0 {
+			t.Errorf("launcher err=%v, mlflow calls %q; want exit 1 and no mlflow call so systemd restarts it", res.err, res.mlflowArgv)
+		}
+		if !strings.Contains(res.stderr, "database not reachable after 3 attempts") {
+			t.Errorf("launcher stderr does not say the database was not reachable:\n%s", res.stderr)
+		}
+		assertPasswordContained(t, "unreachable", password, res)
+	})
+	t.Run("missing SSM parameter exits non-zero", func(t *testing.T) {
+		t.Parallel()
+		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: 1 << 20, cpus: 1,
+			override: map[string]string{EnvDBPasswordParameter: "/does/not/exist"}})
+		if res.err == nil || len(res.mlflowArgv) != 0 || len(res.pythonArgv) != 0 {
+			t.Errorf("launcher err=%v, mlflow calls %q, helper calls %q; want exit 1 before anything runs", res.err, res.mlflowArgv, res.pythonArgv)
+		}
+		if !strings.Contains(res.stderr, "cannot read SSM parameter /does/not/exist") {
+			t.Errorf("launcher stderr does not name the parameter:\n%s", res.stderr)
+		}
+	})
+}

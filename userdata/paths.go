@@ -1,0 +1,49 @@
+package userdata
+
+// Fixed absolute paths and names on the instance. They are constants (not Params) so the
+// launcher, the unit and the bootstrap always agree, and so tests can find each written file.
+const (
+	// ServiceUser is the unprivileged system user (and group) mlflow.service runs as.
+	ServiceUser = "mlflow"
+	// VenvDir is the Python 3.12 virtual environment MLflow is installed into.
+	VenvDir = "/opt/mlflow/venv"
+	// Python312 is the interpreter the venv is created with (AL2023 package python3.12).
+	Python312 = "/usr/bin/python3.12"
+	// EnvFilePath is the systemd EnvironmentFile of mlflow.service: KEY=value lines, no secret,
+	// root-owned, mode 0644.
+	EnvFilePath = "/etc/mlflow/mlflow.env"
+	// LibexecDir holds the launcher, the database state helper and the bootstrap.
+	LibexecDir = "/usr/local/libexec/mlflow"
+	// LauncherPath is the bash script mlflow.service executes (ExecStart); it fetches the
+	// password, sizes the workers, waits for the database, upgrades it, then execs mlflow server.
+	LauncherPath = LibexecDir + "/mlflow-launch"
+	// DBStateHelperPath is the Python helper that prints "initialized" or "empty" for the
+	// database behind MLFLOW_BACKEND_STORE_URI (exit status non-zero when it cannot connect).
+	DBStateHelperPath = LibexecDir + "/mlflow-db-state"
+	// BootstrapPath is the root-only bash script runcmd calls once per instance: swap, packages,
+	// user, venv, pip install, systemd enable/start. Re-running it is safe.
+	BootstrapPath = LibexecDir + "/mlflow-bootstrap"
+	// UnitName is the systemd service name.
+	UnitName = "mlflow.service"
+	// UnitPath is where the service unit is written.
+	UnitPath = "/etc/systemd/system/" + UnitName
+	// StateDir is the service's StateDirectory= and WorkingDirectory= (and the user's home).
+	StateDir = "/var/lib/mlflow"
+	// SwapFilePath is the 1 GiB swap file created on instances with at most ~1 GiB of memory.
+	SwapFilePath = "/swapfile"
+)
+
+// Pinned PyPI versions installed into VenvDir next to mlflow[auth]==Params.MLflowVersion.
+const (
+	// Psycopg2BinaryVersion is the psycopg2-binary release (the PostgreSQL driver SQLAlchemy uses).
+	Psycopg2BinaryVersion = "2.9.13"
+	// Boto3Version is the boto3 release MLflow uses for the S3 artifact store.
+	Boto3Version = "1.44.5"
+)
+
+// PasswordSpecialCharacters is the exact set of non-alphanumeric characters the backend store
+// password generator (pulumi-random RandomPassword, OverrideSpecial) may use. The password
+// alphabet is ASCII letters, digits and these; RDS forbids '/', '@', '"' and space, which
+// are therefore absent. The password never appears in user data: the launcher reads it from SSM
+// into PGPASSWORD, so no URI, shell or unit escaping of it is needed.
+const PasswordSpecialCharacters = "!#$%&*()-_=+[]{}<>:?^~.,;|"

@@ -1,0 +1,211 @@
+package userdata
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+// pgServer is a throw-away PostgreSQL 15 cluster owned by the postgres user.
+type pgServer struct {
+	dir, data string
+	port      int
+	adminPass string
+}
+
+// startPostgres runs initdb (scram-sha-256) in a temp dir owned by postgres and starts the
+// server on 127.0.0.1:<free port>, with TLS (self-signed certificate made by openssl) when
+// withTLS; it is stopped in t.Cleanup. Only hostssl connections are accepted over TCP when
+// withTLS, so a successful connection proves TLS was used.
+func startPostgres(t *testing.T, withTLS bool) *pgServer {
+	t.Helper()
+	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
+		requireTool(t, filepath.Join(pgBin, b), "postgresql-15")
+	}
+	requireTool(t, "runuser", "util-linux")
+	pgUser, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("no postgres user: install the Debian package postgresql-15 (%v)", err)
+	}
+	uid, _ := strconv.Atoi(pgUser.Uid)
+	gid, _ := strconv.Atoi(pgUser.Gid)
+	dir, err := os.MkdirTemp("", "userdata-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chown := func(p string) {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatalf("chown %s to postgres (the test must run as root): %v", p, err)
+		}
+	}
+	chown(dir)
+	s := &pgServer{dir: dir, data: filepath.Join(dir, "data"), port: freePort(t), adminPass: "admin-" + strconv.Itoa(rand.IntN(1e9))}
+	pwfile := filepath.Join(dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(s.adminPass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chown(pwfile)
+	asPostgres := func(what string, args ...string) {
+		t.Helper()
+		stdout, stderr, err := run(t, 2*time.Minute, []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}, "", "runuser", append([]string{"-u", "postgres", "--"}, args...)...)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s%s", what, err, stdout, stderr)
+		}
+	}
+	asPostgres("initdb", filepath.Join(pgBin, "initdb"), "-D", s.data, "-A", "scram-sha-256", "--pwfile="+pwfile, "-U", "postgres", "--no-sync")
+	hba := "local all all scram-sha-256\n"
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", s.port, dir)
+	if withTLS {
+		openssl := requireTool(t, "openssl", "openssl")
+		crt, key := filepath.Join(s.data, "server.crt"), filepath.Join(s.data, "server.key")
+		if out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+			"-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=127.0.0.1").CombinedOutput(); err != nil {
+			t.Fatalf("openssl self-signed certificate: %v\n%s", err, out)
+		}
+		for _, f := range []string{crt, key} {
+			if err := os.Chmod(f, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			chown(f)
+		}
+		hba += "hostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 127.0.0.1/32 reject\n"
+		opts += " -c ssl=on"
+	} else {
+		hba += "host all all 127.0.0.1/32 scram-sha-256\n"
+		opts += " -c ssl=off"
+	}
+	hbaFile := filepath.Join(s.data, "pg_hba.conf")
+	if err := os.WriteFile(hbaFile, []byte(hba), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chown(hbaFile)
+	asPostgres("pg_ctl start", filepath.Join(pgBin, "pg_ctl"), "-D", s.data, "-l", filepath.Join(dir, "server.log"), "-o", opts, "-w", "start")
+	t.Cleanup(func() {
+		_, _, _ = run(t, time.Minute, []string{"PATH=/usr/bin:/bin"}, "", "runuser", "-u", "postgres", "--",
+			filepath.Join(pgBin, "pg_ctl"), "-D", s.data, "-m", "immediate", "-w", "stop")
+	})
+	return s
+}
+
+// psql runs SQL (on stdin, so no secret is on argv) as the postgres superuser over the socket.
+func (s *pgServer) psql(t *testing.T, db, sql string) {
+	t.Helper()
+	psql := requireTool(t, "psql", "postgresql-client-15")
+	env := []string{"PATH=/usr/bin:/bin", "PGPASSWORD=" + s.adminPass, "LC_ALL=C"}
+	stdout, stderr, err := run(t, time.Minute, env, sql, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", s.dir, "-p", strconv.Itoa(s.port), "-U", "postgres", "-d", db, "-f", "-")
+	if err != nil {
+		t.Fatalf("psql on %s: %v\n%s%s", db, err, stdout, stderr)
+	}
+}
+
+func sqlLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// runHelper runs the real mlflow-db-state with /usr/bin/python3 in exactly the environment the
+// launcher gives it: MLFLOW_BACKEND_STORE_URI (BackendStoreURI(p)) and PGPASSWORD.
+func runHelper(t *testing.T, python, helper, uri, password string) (string, string, error) {
+	t.Helper()
+	env := []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "LC_ALL=C.UTF-8", EnvBackendStoreURI + "=" + uri, "PGPASSWORD=" + password}
+	return run(t, time.Minute, env, "", python, helper)
+}
+
+// TestBackendStoreConnectsWithGeneratedPasswords protects C2 and the TLS contract against a real
+// PostgreSQL 15: for many passwords drawn from the generator's exact alphabet (and one holding
+// every special character), the real db-state helper connects through BackendStoreURI(p) with
+// PGPASSWORD over TLS and reports "empty" / "initialized" correctly; a wrong password fails with
+// a one-line message that does not echo it; sslmode=require refuses a server without TLS.
+func TestBackendStoreConnectsWithGeneratedPasswords(t *testing.T) {
+	t.Parallel()
+	python := requireSystemPython(t)
+	d := documents(t)[0]
+	files, _ := parseDocument(t, d)
+	helper := filepath.Join(t.TempDir(), "mlflow-db-state")
+	if err := os.WriteFile(helper, []byte(mustFile(t, d, files, DBStateHelperPath)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := startPostgres(t, true)
+	p := devLikeParams()
+	p.BackendStoreHost, p.BackendStorePort = "127.0.0.1", srv.port
+	uri := BackendStoreURI(p)
+	srv.psql(t, "postgres", fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD %s;\nCREATE DATABASE %s OWNER %s;\n",
+		p.DatabaseUser, sqlLiteral("initial"), p.DatabaseName, p.DatabaseUser))
+
+	// Each draw costs one helper run (~0.3-0.6 s: Python + SQLAlchemy start-up dominates).
+	draws := 30
+	if testing.Short() {
+		draws = 10
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("password seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 23))
+	passwords := []string{everySpecialPassword}
+	for len(passwords) < draws {
+		passwords = append(passwords, randomPassword(rng, 8+rng.IntN(33)))
+	}
+	for i, pw := range passwords {
+		// The everything-special password checks both states; the others alternate, so each state
+		// is seen with ~15 different passwords while keeping one helper run per draw.
+		states := []string{"empty", "initialized"}
+		if i > 0 {
+			states = states[i%2 : i%2+1]
+		}
+		sql := fmt.Sprintf("ALTER ROLE %s PASSWORD %s;\nDROP TABLE IF EXISTS public.alembic_version;\n", p.DatabaseUser, sqlLiteral(pw))
+		for _, want := range states {
+			if want == "initialized" {
+				sql += fmt.Sprintf("CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY);\nALTER TABLE public.alembic_version OWNER TO %s;\n", p.DatabaseUser)
+			}
+			srv.psql(t, p.DatabaseName, sql)
+			sql = ""
+			stdout, stderr, err := runHelper(t, python, helper, uri, pw)
+			if err != nil || stdout != want+"\n" {
+				t.Fatalf("password %q (draw %d): helper printed %q, want %q (err %v)\nstderr: %s", pw, i, stdout, want, err, stderr)
+			}
+			if strings.Contains(stdout+stderr, pw) {
+				t.Fatalf("password %q (draw %d): helper output contains the password", pw, i)
+			}
+		}
+	}
+	t.Run("wrong password fails with one line", func(t *testing.T) {
+		wrong := passwords[len(passwords)-1] + "x"
+		stdout, stderr, err := runHelper(t, python, helper, uri, wrong)
+		if err == nil || stdout != "" {
+			t.Fatalf("helper with a wrong password: err=%v stdout=%q, want a non-zero exit and no state", err, stdout)
+		}
+		if lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "mlflow-db-state: ") {
+			t.Errorf("helper error is not one mlflow-db-state line:\n%s", stderr)
+		}
+		if strings.Contains(stderr, wrong) {
+			t.Errorf("helper error echoes the password")
+		}
+	})
+
+	t.Run("sslmode=require refuses a server without TLS", func(t *testing.T) {
+		plain := startPostgres(t, false)
+		plain.psql(t, "postgres", fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD %s;\nCREATE DATABASE %s OWNER %s;\n",
+			p.DatabaseUser, sqlLiteral(everySpecialPassword), p.DatabaseName, p.DatabaseUser))
+		q := p
+		q.BackendStorePort = plain.port
+		stdout, stderr, err := runHelper(t, python, helper, BackendStoreURI(q), everySpecialPassword)
+		if err == nil || stdout != "" || !strings.Contains(stderr, "SSL") {
+			t.Errorf("helper against a non-TLS server: err=%v stdout=%q stderr=%q; want a refusal mentioning SSL", err, stdout, stderr)
+		}
+		// Control: the same server is reachable without sslmode=require, so the refusal is TLS's.
+		noTLS := strings.Replace(BackendStoreURI(q), "sslmode=require", "sslmode=disable", 1)
+		if stdout, stderr, err := runHelper(t, python, helper, noTLS, everySpecialPassword); err != nil || stdout != "empty\n" {
+			t.Errorf("control without TLS failed: err=%v stdout=%q stderr=%q", err, stdout, stderr)
+		}
+	})
+}

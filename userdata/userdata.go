@@ -1,0 +1,323 @@
+package userdata
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+var templates = template.Must(template.New("userdata").Option("missingkey=error").ParseFS(templateFS, "templates/*.tmpl"))
+
+// CloudConfigHeader is the first line of every document Render returns; cloud-init only treats
+// user data starting with it as cloud-config.
+const CloudConfigHeader = "#cloud-config\n"
+
+// MaxUserDataBytes is the EC2 limit on user data before base64 encoding (16 KiB).
+const MaxUserDataBytes = 16 * 1024
+
+// Environment keys written to EnvFilePath, in file order. The launcher reads exactly these.
+const (
+	EnvBackendStoreURI      = "MLFLOW_BACKEND_STORE_URI"
+	EnvDBPasswordParameter  = "MLFLOW_DB_PASSWORD_PARAMETER"
+	EnvArtifactAccess       = "MLFLOW_ARTIFACT_ACCESS"
+	EnvArtifactsURI         = "MLFLOW_ARTIFACTS_URI"
+	EnvAllowedHosts         = "MLFLOW_ALLOWED_HOSTS"
+	EnvWorkers              = "MLFLOW_WORKERS"
+	EnvPort                 = "MLFLOW_PORT"
+	EnvAWSDefaultRegion     = "AWS_DEFAULT_REGION"
+	EnvAWSRegion            = "AWS_REGION"
+	maxWorkers              = 256
+	minPort, maxPort        = 1024, 65535
+	minDBPort               = 1
+	maxSSMParameterNameSize = 1011
+)
+
+var (
+	versionRe  = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}((a|b|rc)[0-9]+)?(\.post[0-9]+)?$`)
+	regionRe   = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
+	labelRe    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	dbIdentRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
+	ssmNameRe  = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
+	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	s3PrefixRe = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
+)
+
+// BackendStoreURI returns the SQLAlchemy URI of the backend store,
+// postgresql://<DatabaseUser>@<BackendStoreHost>:<BackendStorePort>/<DatabaseName>?sslmode=require,
+// built with net/url (user and database percent-encoded). It carries no password: libpq reads
+// it from PGPASSWORD, which the launcher sets from SSM. sslmode=require matches the RDS
+// parameter rds.force_ssl=1. It does not validate p; Render does.
+func BackendStoreURI(p Params) string {
+	u := url.URL{
+		Scheme:   "postgresql",
+		User:     url.User(p.DatabaseUser),
+		Host:     net.JoinHostPort(p.BackendStoreHost, strconv.Itoa(p.BackendStorePort)),
+		Path:     "/" + p.DatabaseName,
+		RawQuery: url.Values{"sslmode": {"require"}}.Encode(),
+	}
+	return u.String()
+}
+
+// Validate returns nil when p can be rendered, else every problem joined with errors.Join, one
+// error per field, each starting with the Params field name.
+func Validate(p Params) error {
+	var errs []error
+	add := func(field, value, problem string) {
+		errs = append(errs, fmt.Errorf("%s %q %s", field, value, problem))
+	}
+	// check reports the field's own rule first (its message says what the value should look
+	// like); a value passing it is still checked against the env file's safe set.
+	check := func(field, value, problem string) {
+		if problem != "" {
+			add(field, value, problem)
+		} else if err := CheckEnvValue(value); err != nil {
+			add(field, value, "cannot be written to "+EnvFilePath+": "+err.Error())
+		}
+	}
+	unless := func(ok bool, problem string) string {
+		if ok {
+			return ""
+		}
+		return problem
+	}
+
+	if !versionRe.MatchString(p.MLflowVersion) {
+		add("MLflowVersion", p.MLflowVersion, "is not an exact MLflow release like 3.17.0")
+	}
+	check("Region", p.Region, unless(regionRe.MatchString(p.Region), "is not a region name like eu-west-1"))
+	check("BackendStoreHost", p.BackendStoreHost, unless(isHostName(p.BackendStoreHost),
+		"is not a DNS name or IPv4 address like mydb.abc123.eu-west-1.rds.amazonaws.com (no port, no scheme)"))
+	if p.BackendStorePort < minDBPort || p.BackendStorePort > maxPort {
+		add("BackendStorePort", strconv.Itoa(p.BackendStorePort), fmt.Sprintf("is not a TCP port in %d..%d", minDBPort, maxPort))
+	}
+	if !dbIdentRe.MatchString(p.DatabaseName) {
+		add("DatabaseName", p.DatabaseName, "is not a PostgreSQL database name: a letter, then letters, digits or '_', at most 63")
+	}
+	if !dbIdentRe.MatchString(p.DatabaseUser) {
+		add("DatabaseUser", p.DatabaseUser, "is not a PostgreSQL user name: a letter, then letters, digits or '_', at most 63")
+	}
+	check("PasswordParameterName", p.PasswordParameterName, ssmNameProblem(p.PasswordParameterName))
+	if p.ArtifactAccess != ArtifactAccessProxied && p.ArtifactAccess != ArtifactAccessDirect {
+		add("ArtifactAccess", p.ArtifactAccess, fmt.Sprintf("is not %q or %q", ArtifactAccessProxied, ArtifactAccessDirect))
+	}
+	check("ArtifactsURI", p.ArtifactsURI, s3URIProblem(p.ArtifactsURI))
+	if len(p.AllowedHosts) == 0 {
+		errs = append(errs, errors.New("AllowedHosts is empty: list every host[:port] of the tracking URI (MLflow >= 3.5 answers 403 to other Host headers)"))
+	}
+	for i, h := range p.AllowedHosts {
+		check(fmt.Sprintf("AllowedHosts[%d]", i), h, allowedHostProblem(h))
+	}
+	if p.Workers < 0 || p.Workers > maxWorkers {
+		add("Workers", strconv.Itoa(p.Workers), fmt.Sprintf("is not in 0..%d (0 sizes workers from the instance's memory at boot)", maxWorkers))
+	}
+	if p.Port < minPort || p.Port > maxPort {
+		add("Port", strconv.Itoa(p.Port), fmt.Sprintf("is not a TCP port in %d..%d (the unprivileged %s user cannot bind lower ports)", minPort, maxPort, ServiceUser))
+	}
+	return errors.Join(errs...)
+}
+
+func isHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if !labelRe.MatchString(label) {
+			return false
+		}
+	}
+	// A dotted all-numeric name must be a real IPv4 address (rejects 999.1.1.1).
+	if strings.Trim(h, "0123456789.") == "" {
+		ip := net.ParseIP(h)
+		return ip != nil && ip.To4() != nil
+	}
+	return true
+}
+
+func ssmNameProblem(n string) string {
+	switch {
+	case n == "":
+		return "is empty; want an SSM parameter name like /mlflow-aws/dev/db-password"
+	case len(n) > maxSSMParameterNameSize:
+		return fmt.Sprintf("is longer than %d characters", maxSSMParameterNameSize)
+	case !ssmNameRe.MatchString(n):
+		return "is not an SSM parameter name: letters, digits and . - _ / only"
+	case strings.Contains(n, "/") && !strings.HasPrefix(n, "/"):
+		return "is not an SSM parameter name: a hierarchical name must start with /"
+	case strings.Contains(n, "//") || strings.HasSuffix(n, "/"):
+		return "is not an SSM parameter name: empty path segment"
+	}
+	first := strings.ToLower(strings.TrimPrefix(n, "/"))
+	if strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm") {
+		return "is not an SSM parameter name: it may not begin with aws or ssm"
+	}
+	return ""
+}
+
+func s3URIProblem(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "s3" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "is not an S3 URI like s3://bucket/prefix"
+	}
+	if !bucketRe.MatchString(u.Host) || strings.Contains(u.Host, "..") || net.ParseIP(u.Host) != nil {
+		return "does not name a valid S3 bucket (3-63 lower-case letters, digits, '.', '-')"
+	}
+	prefix := strings.TrimPrefix(u.Path, "/")
+	if !s3PrefixRe.MatchString(prefix) || strings.Contains(prefix, "//") || strings.Contains(prefix, "..") {
+		return "has a prefix that is not letters, digits and . _ - / segments"
+	}
+	return ""
+}
+
+func allowedHostProblem(h string) string {
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		host, port = h[:i], h[i+1:]
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > maxPort || strconv.Itoa(n) != port {
+			return "has a port that is not 1..65535"
+		}
+	}
+	if !isHostName(host) {
+		return "is not host or host:port with a DNS name or IPv4 address (no scheme, path, wildcard or IPv6)"
+	}
+	return ""
+}
+
+// writeFile is one cloud-init write_files entry
+// (https://cloudinit.readthedocs.io/en/latest/reference/modules.html#write-files).
+type writeFile struct {
+	Path        string      `yaml:"path"`
+	Owner       string      `yaml:"owner"`
+	Permissions quotedOctal `yaml:"permissions"`
+	Content     string      `yaml:"content"`
+}
+
+// quotedOctal marshals as a single-quoted YAML string ('0644'): cloud-init 22.4 requires a string.
+type quotedOctal string
+
+func (q quotedOctal) MarshalYAML() (any, error) {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Style: yaml.SingleQuotedStyle, Value: string(q)}, nil
+}
+
+// cloudConfig is the whole document: only write_files and runcmd.
+type cloudConfig struct {
+	WriteFiles []writeFile `yaml:"write_files"`
+	RunCmd     [][]string  `yaml:"runcmd"`
+}
+
+// templateData is what the templates under templates/ see.
+type templateData struct {
+	VenvDir, Python312, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
+	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                         string
+	MLflowVersion, Psycopg2BinaryVersion, Boto3Version                              string
+}
+
+// EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
+// KEY=value line per Env* key, values unquoted and checked with EnvLine.
+func EnvFile(p Params) (string, error) {
+	if err := Validate(p); err != nil {
+		return "", err
+	}
+	return envFile(p)
+}
+
+func envFile(p Params) (string, error) {
+	vars := []struct{ field, key, value string }{
+		{"BackendStoreHost", EnvBackendStoreURI, BackendStoreURI(p)},
+		{"PasswordParameterName", EnvDBPasswordParameter, p.PasswordParameterName},
+		{"ArtifactAccess", EnvArtifactAccess, p.ArtifactAccess},
+		{"ArtifactsURI", EnvArtifactsURI, p.ArtifactsURI},
+		{"AllowedHosts", EnvAllowedHosts, strings.Join(p.AllowedHosts, ",")},
+		{"Workers", EnvWorkers, strconv.Itoa(p.Workers)},
+		{"Port", EnvPort, strconv.Itoa(p.Port)},
+		{"Region", EnvAWSDefaultRegion, p.Region},
+		{"Region", EnvAWSRegion, p.Region},
+	}
+	var b strings.Builder
+	b.WriteString("# " + EnvFilePath + ": environment of " + UnitName + " (EnvironmentFile=). Rendered by\n")
+	b.WriteString("# github.com/mlflow-aws/mlflow-aws/userdata; no secrets: the password is read from SSM at start.\n")
+	var errs []error
+	for _, v := range vars {
+		line, err := EnvLine(v.key, v.value)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.field, err))
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String(), errors.Join(errs...)
+}
+
+func execTemplate(name string, data templateData) (string, error) {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	return buf.String(), nil
+}
+
+// Render validates p and returns the EC2 user data: a cloud-init document starting with
+// CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, all root:root) and runcmd
+// (a single list-form command running BootstrapPath). On invalid p it returns every problem at
+// once (see Validate). The document contains no secret.
+func Render(p Params) (string, error) {
+	if err := Validate(p); err != nil {
+		return "", err
+	}
+	env, err := envFile(p)
+	if err != nil {
+		return "", err
+	}
+	data := templateData{
+		VenvDir: VenvDir, Python312: Python312, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
+		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
+		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
+		MLflowVersion: p.MLflowVersion, Psycopg2BinaryVersion: Psycopg2BinaryVersion, Boto3Version: Boto3Version,
+	}
+	files := []struct {
+		path, mode, tmpl string
+	}{
+		{EnvFilePath, "0644", ""},
+		{LauncherPath, "0755", "mlflow-launch.sh.tmpl"},
+		{DBStateHelperPath, "0755", "mlflow-db-state.py.tmpl"},
+		{UnitPath, "0644", "mlflow.service.tmpl"},
+		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
+	}
+	cfg := cloudConfig{RunCmd: [][]string{{BootstrapPath}}}
+	for _, f := range files {
+		content := env
+		if f.tmpl != "" {
+			if content, err = execTemplate(f.tmpl, data); err != nil {
+				return "", err
+			}
+		}
+		cfg.WriteFiles = append(cfg.WriteFiles, writeFile{Path: f.path, Owner: "root:root", Permissions: quotedOctal(f.mode), Content: content})
+	}
+	var buf bytes.Buffer
+	buf.WriteString(CloudConfigHeader)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return "", fmt.Errorf("marshal cloud-config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return "", fmt.Errorf("marshal cloud-config: %w", err)
+	}
+	if buf.Len() > MaxUserDataBytes {
+		return "", fmt.Errorf("rendered user data is %d bytes, over the EC2 limit of %d", buf.Len(), MaxUserDataBytes)
+	}
+	return buf.String(), nil
+}

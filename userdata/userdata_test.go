@@ -1,0 +1,354 @@
+package userdata
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestBackendStoreURIHasNoPasswordAndRequiresTLS protects case C2 (the password never meets a
+// URI) and the RDS rds.force_ssl=1 contract (sslmode=require).
+func TestBackendStoreURIHasNoPasswordAndRequiresTLS(t *testing.T) {
+	for _, p := range []Params{devLikeParams(), everyOptionChangedParams()} {
+		s := BackendStoreURI(p)
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatalf("BackendStoreURI = %q does not parse: %v", s, err)
+		}
+		if _, has := u.User.Password(); has {
+			t.Errorf("BackendStoreURI = %q carries a password", s)
+		}
+		if strings.Count(s, "@") != 1 || strings.Count(s, ":") != 2 {
+			t.Errorf("BackendStoreURI = %q: want exactly one user@ and the scheme and port colons only", s)
+		}
+		if got := u.Query().Get("sslmode"); got != "require" || len(u.Query()) != 1 {
+			t.Errorf("BackendStoreURI = %q: query %v, want only sslmode=require", s, u.Query())
+		}
+		want := fmt.Sprintf("postgresql://%s@%s:%d/%s?sslmode=require", p.DatabaseUser, p.BackendStoreHost, p.BackendStorePort, p.DatabaseName)
+		if s != want {
+			t.Errorf("BackendStoreURI = %q, want %q", s, want)
+		}
+		if u.Scheme != "postgresql" || u.User.Username() != p.DatabaseUser || u.Hostname() != p.BackendStoreHost ||
+			u.Port() != fmt.Sprint(p.BackendStorePort) || u.Path != "/"+p.DatabaseName {
+			t.Errorf("BackendStoreURI = %q does not round-trip user/host/port/database of %+v", s, p)
+		}
+	}
+}
+
+// TestValidateNamesEveryBadFieldAtOnce: one Render call reports every problem, each line
+// starting with the Params field it is about.
+func TestValidateNamesEveryBadFieldAtOnce(t *testing.T) {
+	bad := Params{
+		MLflowVersion:         "latest",
+		Region:                "eu west",
+		BackendStoreHost:      "https://db:5432",
+		BackendStorePort:      70000,
+		DatabaseName:          "mlflow-data",
+		DatabaseUser:          "1user",
+		PasswordParameterName: "aws/x",
+		ArtifactAccess:        "public",
+		ArtifactsURI:          "https://bucket/x",
+		AllowedHosts:          []string{"good.example.com:5000", "*.example.com"},
+		Workers:               -1,
+		Port:                  80,
+	}
+	_, err := Render(bad)
+	if err == nil {
+		t.Fatal("Render accepted params where every field is invalid")
+	}
+	msg := err.Error()
+	lines := strings.Split(msg, "\n")
+	wantFields := []string{"MLflowVersion", "Region", "BackendStoreHost", "BackendStorePort", "DatabaseName", "DatabaseUser",
+		"PasswordParameterName", "ArtifactAccess", "ArtifactsURI", "AllowedHosts[1]", "Workers", "Port"}
+	if len(lines) != len(wantFields) {
+		t.Errorf("got %d problems, want %d (one per bad field):\n%s", len(lines), len(wantFields), msg)
+	}
+	for _, f := range wantFields {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, f+" ") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no problem line starts with field %s:\n%s", f, msg)
+		}
+	}
+	if !strings.Contains(msg, `Region "eu west" is not a region name like eu-west-1`) {
+		t.Errorf("Region message is not the documented one:\n%s", msg)
+	}
+	if strings.Contains(msg, "AllowedHosts[0]") {
+		t.Errorf("a valid allowed host was reported:\n%s", msg)
+	}
+	if _, err := Render(Params{}); err == nil || !strings.Contains(err.Error(), "AllowedHosts is empty") {
+		t.Errorf("Render(Params{}) = %v, want an AllowedHosts is empty problem among others", err)
+	}
+}
+
+// TestValidateRejectsEachBadValue checks each field alone: a single bad value yields exactly one
+// problem that names that field.
+func TestValidateRejectsEachBadValue(t *testing.T) {
+	cases := []struct {
+		field  string
+		mutate func(*Params)
+	}{
+		{"MLflowVersion", func(p *Params) { p.MLflowVersion = "3.17.0; rm -rf /" }},
+		{"MLflowVersion", func(p *Params) { p.MLflowVersion = ">=3" }},
+		{"Region", func(p *Params) { p.Region = "EU-WEST-1" }},
+		{"Region", func(p *Params) { p.Region = "us-east-1$x" }},
+		{"BackendStoreHost", func(p *Params) { p.BackendStoreHost = "db.example.com:5432" }},
+		{"BackendStoreHost", func(p *Params) { p.BackendStoreHost = "999.1.1.1" }},
+		{"BackendStoreHost", func(p *Params) { p.BackendStoreHost = "" }},
+		{"BackendStorePort", func(p *Params) { p.BackendStorePort = 0 }},
+		{"DatabaseName", func(p *Params) { p.DatabaseName = "a b" }},
+		{"DatabaseUser", func(p *Params) { p.DatabaseUser = "user@x" }},
+		{"PasswordParameterName", func(p *Params) { p.PasswordParameterName = "/ssm/x" }},
+		{"PasswordParameterName", func(p *Params) { p.PasswordParameterName = "/a//b" }},
+		{"PasswordParameterName", func(p *Params) { p.PasswordParameterName = "/a/`id`" }},
+		{"ArtifactAccess", func(p *Params) { p.ArtifactAccess = "Proxied" }},
+		{"ArtifactsURI", func(p *Params) { p.ArtifactsURI = "s3://Bad_Bucket/x" }},
+		{"ArtifactsURI", func(p *Params) { p.ArtifactsURI = "s3://bucket/a b" }},
+		{"ArtifactsURI", func(p *Params) { p.ArtifactsURI = "s3://bucket/x?versionId=1" }},
+		{"AllowedHosts[0]", func(p *Params) { p.AllowedHosts = []string{"http://host:5000"} }},
+		{"AllowedHosts[0]", func(p *Params) { p.AllowedHosts = []string{"[::1]:5000"} }},
+		{"AllowedHosts[1]", func(p *Params) { p.AllowedHosts = []string{"a", "b:0"} }},
+		{"AllowedHosts", func(p *Params) { p.AllowedHosts = nil }},
+		{"Workers", func(p *Params) { p.Workers = 1000 }},
+		{"Port", func(p *Params) { p.Port = 443 }},
+	}
+	for _, c := range cases {
+		p := devLikeParams()
+		c.mutate(&p)
+		_, err := Render(p)
+		if err == nil {
+			t.Errorf("%s: Render accepted %+v", c.field, p)
+			continue
+		}
+		if lines := strings.Split(err.Error(), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], c.field+" ") {
+			t.Errorf("%s: want one problem naming the field, got:\n%v", c.field, err)
+		}
+	}
+}
+
+// TestRenderRejectsUnsafeEnvFileCharacters: every string that lands in the env file rejects every
+// character outside the safe set, naming the field (the env file must mean the same to systemd
+// and bash).
+func TestRenderRejectsUnsafeEnvFileCharacters(t *testing.T) {
+	unsafe := []string{" ", "\t", "\n", "\"", "'", "\\", "$", "`", ";", "&", "|", "<", ">", "(", ")", "*", "[", "~", "!", "#", "{", "é"}
+	fields := map[string]func(*Params, string){
+		"Region":                func(p *Params, c string) { p.Region = "eu-west-1" + c },
+		"BackendStoreHost":      func(p *Params, c string) { p.BackendStoreHost = "db" + c + ".example.com" },
+		"PasswordParameterName": func(p *Params, c string) { p.PasswordParameterName = "/mlflow/db" + c },
+		"ArtifactsURI":          func(p *Params, c string) { p.ArtifactsURI = "s3://bucket/x" + c },
+		"AllowedHosts[0]":       func(p *Params, c string) { p.AllowedHosts = []string{"host" + c} },
+	}
+	for field, set := range fields {
+		for _, c := range unsafe {
+			p := devLikeParams()
+			set(&p, c)
+			_, err := Render(p)
+			if err == nil || !strings.HasPrefix(err.Error(), field+" ") {
+				t.Errorf("%s containing %q: Render error = %v, want one naming %s", field, c, err, field)
+			}
+		}
+	}
+}
+
+// TestCheckEnvValueAllowsExactlyTheSafeSet checks every single ASCII/Latin-1 character against
+// the documented set.
+func TestCheckEnvValueAllowsExactlyTheSafeSet(t *testing.T) {
+	for r := rune(0); r < 0x100; r++ {
+		safe := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(EnvValuePunctuation, r)
+		if err := CheckEnvValue("a" + string(r) + "b"); (err == nil) != safe {
+			t.Errorf("CheckEnvValue(%q) = %v, want safe=%v", "a"+string(r)+"b", err, safe)
+		}
+	}
+	if _, err := EnvLine("mlflow_port", "5000"); err == nil {
+		t.Error("EnvLine accepted a lower-case key")
+	}
+	if _, err := EnvLine("MLFLOW_PORT", "50 00"); err == nil || !strings.Contains(err.Error(), "MLFLOW_PORT") {
+		t.Errorf("EnvLine error %v does not name the key", err)
+	}
+}
+
+// FuzzEnvLine: whatever EnvLine accepts, bash (`set -a; . file`) reads back unchanged, and the
+// line splits at its first '=' into the same key and value (what systemd's EnvironmentFile does
+// for unquoted, escape-free values). Seeds run under plain go test.
+func FuzzEnvLine(f *testing.F) {
+	for _, s := range []string{"postgresql://mlflow@db.example.com:5432/mlflow_data?sslmode=require", "a,b:1,c", "=x=", "?", "%41", "+-_.", "", "a b", "$HOME", "~", "x:~/y"} {
+		f.Add(s)
+	}
+	bash := "/bin/bash"
+	f.Fuzz(func(t *testing.T, value string) {
+		line, err := EnvLine("FUZZ_VALUE", value)
+		if err != nil {
+			return
+		}
+		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		if k != "FUZZ_VALUE" || v != value {
+			t.Fatalf("line %q splits into %q=%q", line, k, v)
+		}
+		file := filepath.Join(t.TempDir(), "env")
+		if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := run(t, 10*time.Second, []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}, "", bash, "-c", `set -euo pipefail; set -a; . "$1"; printf '%s' "$FUZZ_VALUE"`, "bash", file)
+		if err != nil || out != value || stderr != "" {
+			t.Fatalf("bash reads %q as %q (stderr %q, err %v), want %q", line, out, stderr, err, value)
+		}
+	})
+}
+
+// TestEnvFileMeansWhatParamsSay protects C6 (AWS_DEFAULT_REGION = the stack region) and C7 (the
+// allowed hosts are exactly the configured ones), and checks bash reads the same values.
+func TestEnvFileMeansWhatParamsSay(t *testing.T) {
+	for _, d := range documents(t) {
+		files, _ := parseDocument(t, d)
+		content := mustFile(t, d, files, EnvFilePath)
+		env := parseEnvFile(t, content)
+		wantKeys := []string{EnvBackendStoreURI, EnvDBPasswordParameter, EnvArtifactAccess, EnvArtifactsURI, EnvAllowedHosts,
+			EnvWorkers, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
+		var keys []string
+		for k := range env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		slices.Sort(wantKeys)
+		if !slices.Equal(keys, wantKeys) {
+			t.Errorf("%s: env file keys %v, want %v", d.name, keys, wantKeys)
+		}
+		for k, v := range env {
+			if err := CheckEnvValue(v); err != nil {
+				t.Errorf("%s: %s=%q is not env-safe: %v", d.name, k, v, err)
+			}
+		}
+		if env[EnvAWSDefaultRegion] == "" || env[EnvAWSDefaultRegion] != env[EnvAWSRegion] || !regionRe.MatchString(env[EnvAWSDefaultRegion]) {
+			t.Errorf("%s (C6): AWS_DEFAULT_REGION=%q AWS_REGION=%q, want the same region name", d.name, env[EnvAWSDefaultRegion], env[EnvAWSRegion])
+		}
+		if u, err := url.Parse(env[EnvBackendStoreURI]); err != nil || u.Query().Get("sslmode") != "require" {
+			t.Errorf("%s: %s=%q lacks sslmode=require", d.name, EnvBackendStoreURI, env[EnvBackendStoreURI])
+		} else if _, has := u.User.Password(); has {
+			t.Errorf("%s: %s carries a password", d.name, EnvBackendStoreURI)
+		}
+		if p := d.params; p != nil {
+			if env[EnvAWSDefaultRegion] != p.Region {
+				t.Errorf("%s (C6): AWS_DEFAULT_REGION=%q, want %q", d.name, env[EnvAWSDefaultRegion], p.Region)
+			}
+			if got := strings.Split(env[EnvAllowedHosts], ","); !slices.Equal(got, p.AllowedHosts) {
+				t.Errorf("%s (C7): allowed hosts %q, want %q", d.name, got, p.AllowedHosts)
+			}
+			want := map[string]string{EnvBackendStoreURI: BackendStoreURI(*p), EnvDBPasswordParameter: p.PasswordParameterName,
+				EnvArtifactAccess: p.ArtifactAccess, EnvArtifactsURI: p.ArtifactsURI, EnvWorkers: fmt.Sprint(p.Workers), EnvPort: fmt.Sprint(p.Port)}
+			for k, v := range want {
+				if env[k] != v {
+					t.Errorf("%s: %s=%q, want %q", d.name, k, env[k], v)
+				}
+			}
+		}
+		// bash reading the file as assignments sees the same values.
+		file := filepath.Join(t.TempDir(), "mlflow.env")
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range env {
+			out, stderr, err := run(t, 10*time.Second, []string{"PATH=/usr/bin:/bin"}, "", "/bin/bash", "-c", `set -euo pipefail; set -a; . "$1"; printf '%s' "${!2}"`, "bash", file, k)
+			if err != nil || out != v || stderr != "" {
+				t.Errorf("%s: bash reads %s as %q (stderr %q, err %v), want %q", d.name, k, out, stderr, err, v)
+			}
+		}
+	}
+}
+
+// TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the five
+// files with root ownership and quoted modes, runcmd in list form calling the bootstrap, no
+// `#cloud-config` header missing, and the EC2 size limit.
+func TestRenderWritesExpectedFiles(t *testing.T) {
+	want := map[string]string{EnvFilePath: "0644", LauncherPath: "0755", DBStateHelperPath: "0755", UnitPath: "0644", BootstrapPath: "0700"}
+	for _, d := range documents(t) {
+		files, runcmd := parseDocument(t, d)
+		if len(files) != len(want) {
+			t.Errorf("%s: writes %d files, want %d", d.name, len(files), len(want))
+		}
+		for path, mode := range want {
+			f, ok := files[path]
+			if !ok {
+				t.Errorf("%s: does not write %s", d.name, path)
+				continue
+			}
+			if f.Permissions != mode || f.Owner != "root:root" {
+				t.Errorf("%s: %s is %s %s, want root:root %s", d.name, path, f.Owner, f.Permissions, mode)
+			}
+			if !strings.Contains(d.text, "permissions: '"+mode+"'") {
+				t.Errorf("%s: permissions %s is not a quoted string", d.name, mode)
+			}
+		}
+		if len(runcmd) != 1 || fmt.Sprint(runcmd[0]) != fmt.Sprint([]any{BootstrapPath}) {
+			t.Errorf("%s: runcmd = %v, want [[%s]] (list form, no shell string)", d.name, runcmd, BootstrapPath)
+		}
+		if len(d.text) > MaxUserDataBytes {
+			t.Errorf("%s: %d bytes, over the EC2 user data limit %d", d.name, len(d.text), MaxUserDataBytes)
+		}
+		if strings.Contains(d.text, "PGPASSWORD=") && !strings.Contains(d.text, `PGPASSWORD="$(aws ssm get-parameter`) {
+			t.Errorf("%s: assigns PGPASSWORD from something other than SSM", d.name)
+		}
+		var node yaml.Node
+		if err := yaml.Unmarshal([]byte(d.text), &node); err != nil {
+			t.Fatalf("%s: %v", d.name, err)
+		}
+	}
+	// Bootstrap pins (all documents from fixtures).
+	for _, d := range documents(t)[:2] {
+		files, _ := parseDocument(t, d)
+		boot := mustFile(t, d, files, BootstrapPath)
+		for _, pin := range []string{"'mlflow[auth]==" + d.params.MLflowVersion + "'", "'psycopg2-binary==" + Psycopg2BinaryVersion + "'",
+			"'boto3==" + Boto3Version + "'", "dnf install -y python3.12 python3.12-pip", Python312 + "'", "useradd --system", "systemctl daemon-reload",
+			"systemctl enable --now"} {
+			if !strings.Contains(boot, pin) {
+				t.Errorf("%s: bootstrap lacks %q", d.name, pin)
+			}
+		}
+	}
+}
+
+// TestRenderIsDeterministic: the same Params give byte-identical user data (no spurious
+// instance replacements in pulumi preview).
+func TestRenderIsDeterministic(t *testing.T) {
+	a, _ := Render(everyOptionChangedParams())
+	for range 5 {
+		if b, _ := Render(everyOptionChangedParams()); a != b {
+			t.Fatal("Render output differs between calls")
+		}
+	}
+}
+
+// randomPassword draws n characters from the RDS-legal alphabet the program gives
+// random.RandomPassword: letters, digits and PasswordSpecialCharacters.
+func randomPassword(rng *rand.Rand, n int) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	alphabet := alnum + PasswordSpecialCharacters
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rng.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// everySpecialPassword contains every special character (and starts with '-', which a careless
+// CLI would take for an option).
+const everySpecialPassword = "-Aa0" + PasswordSpecialCharacters + "Zz9"
+
+func TestPasswordSpecialCharactersAreRDSLegal(t *testing.T) {
+	for _, c := range `/@" ` {
+		if strings.ContainsRune(PasswordSpecialCharacters, c) {
+			t.Errorf("PasswordSpecialCharacters contains %q, which RDS forbids", c)
+		}
+	}
+}
