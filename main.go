@@ -62,6 +62,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		VpcID:                       network.VpcID,
 		SubnetID:                    network.InstanceSubnetID,
 		InstanceType:                cfg.InstanceType,
+		AmiID:                       cfg.AmiID,
 		MLflowVersion:               cfg.MLflowVersion,
 		ArtifactAccess:              cfg.ArtifactAccess,
 		Workers:                     cfg.Workers,

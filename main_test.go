@@ -52,6 +52,7 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"aws:region":                         "eu-west-1",
 		"mlflow-aws:mlflowVersion":           "3.16.2",
 		"mlflow-aws:instanceType":            "m7g.large",
+		"mlflow-aws:amiId":                   "ami-0fedcba9876543210",
 		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","2001:db8::/48"]`,
 		"mlflow-aws:sshKeyName":              "ops-key",
 		"mlflow-aws:sshCidrs":                `["198.51.100.7/32"]`,
@@ -395,15 +396,19 @@ func TestTrackingServerSecureDefaults(t *testing.T) {
 			checkBool(t, inst, "rootBlockDevice.encrypted", true)
 			checkBool(t, inst, "userDataReplaceOnChange", true)
 			checkStr(t, inst, "instanceType", s.cfg["mlflow-aws:instanceType"])
-			checkStr(t, inst, "ami", mockAMI)
-			// The AMI is Amazon Linux 2023 for the instance type's architecture (m7g is Graviton).
-			arch := "x86_64"
-			if strings.HasPrefix(s.cfg["mlflow-aws:instanceType"], "m7g") {
-				arch = "arm64"
-			}
-			wantAMI := "aws:ssm/getParameter:getParameter /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-" + arch
-			if !slices.Contains(g.invokes, wantAMI) {
-				t.Errorf("AMI not looked up as %q; invokes: %v", wantAMI, g.invokes)
+			// The AMI is the pinned one, or the latest Amazon Linux 2023 for the instance type's
+			// architecture.
+			if pinned := s.cfg["mlflow-aws:amiId"]; pinned != "" {
+				checkStr(t, inst, "ami", pinned)
+				if slices.ContainsFunc(g.invokes, func(c string) bool { return strings.HasPrefix(c, "aws:ssm/getParameter") }) {
+					t.Errorf("AMI looked up although amiId pins it: %v", g.invokes)
+				}
+			} else {
+				checkStr(t, inst, "ami", mockAMI)
+				wantAMI := "aws:ssm/getParameter:getParameter /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+				if !slices.Contains(g.invokes, wantAMI) {
+					t.Errorf("AMI not looked up as %q; invokes: %v", wantAMI, g.invokes)
+				}
 			}
 			if inst.str("iamInstanceProfile") != g.one(t, typeProfile).Name+"-a1b2c3d" {
 				t.Errorf("instance profile = %q, want the program's profile", inst.str("iamInstanceProfile"))

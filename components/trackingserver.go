@@ -27,10 +27,12 @@ const (
 
 // TrackingServerArgs configures a TrackingServer.
 type TrackingServerArgs struct {
-	Region           string // e.g. "us-east-1"
-	VpcID            string
-	SubnetID         string // the instance's subnet; must route to an internet gateway
-	InstanceType     string // e.g. "t3.micro"; families like t4g/m7g/c7gn run the arm64 AMI
+	Region       string // e.g. "us-east-1"
+	VpcID        string
+	SubnetID     string // the instance's subnet; must route to an internet gateway
+	InstanceType string // e.g. "t3.micro"; families like t4g/m7g/c7gn run the arm64 AMI
+	// AmiID pins the AMI (an Amazon Linux 2023 image); "" looks up the latest for the architecture.
+	AmiID            string
 	MLflowVersion    string // e.g. "3.17.0"
 	ArtifactAccess   string // userdata.ArtifactAccessProxied or userdata.ArtifactAccessDirect
 	Workers          int    // 0 = sized at boot from memory
@@ -242,9 +244,13 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 		return nil, fmt.Errorf("tracking server Elastic IP: %w", err)
 	}
 
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: AMIParameterName(Architecture(args.InstanceType))})
-	if err != nil {
-		return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI: %w", err)
+	amiID := args.AmiID
+	if amiID == "" {
+		ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: AMIParameterName(Architecture(args.InstanceType))})
+		if err != nil {
+			return nil, fmt.Errorf("look up the Amazon Linux 2023 AMI: %w", err)
+		}
+		amiID = ami.Value
 	}
 
 	userData := pulumi.All(args.BackendStoreHost, args.BackendStorePort, args.PasswordParameterName,
@@ -266,7 +272,7 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	}).(pulumi.StringOutput)
 
 	instanceArgs := &ec2.InstanceArgs{
-		Ami:                 pulumi.String(ami.Value),
+		Ami:                 pulumi.String(amiID),
 		InstanceType:        pulumi.String(args.InstanceType),
 		SubnetId:            pulumi.String(args.SubnetID),
 		VpcSecurityGroupIds: pulumi.StringArray{sg.ID()},

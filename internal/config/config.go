@@ -25,6 +25,7 @@ const Namespace = "mlflow-aws"
 const (
 	KeyMLflowVersion           = "mlflowVersion"
 	KeyInstanceType            = "instanceType"
+	KeyAmiID                   = "amiId"
 	KeyAllowedCidrs            = "allowedCidrs"
 	KeyAllowPublicAccess       = "allowPublicAccess"
 	KeySSHKeyName              = "sshKeyName"
@@ -48,7 +49,7 @@ const (
 
 // Keys lists every key of this program's namespace, in Pulumi.yaml order.
 var Keys = []string{
-	KeyMLflowVersion, KeyInstanceType, KeyAllowedCidrs, KeyAllowPublicAccess, KeySSHKeyName,
+	KeyMLflowVersion, KeyInstanceType, KeyAmiID, KeyAllowedCidrs, KeyAllowPublicAccess, KeySSHKeyName,
 	KeySSHCidrs, KeyVpcID, KeySubnetIDs, KeyDBInstanceClass, KeyDBEngineVersion,
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
@@ -83,6 +84,8 @@ type Config struct {
 
 	MLflowVersion string // PyPI release, e.g. "3.17.0"
 	InstanceType  string // EC2 instance type, e.g. "t3.micro"
+	// AmiID pins the tracking server's AMI; "" = the latest Amazon Linux 2023 at each update.
+	AmiID string
 	// AllowedCidrs may reach port 5000 (canonical IPv4/IPv6 prefixes); empty = none, use SSM.
 	AllowedCidrs []string
 	// AllowPublicAccess acknowledges 0.0.0.0/0 or ::/0 in allowedCidrs/sshCidrs when ProtectData.
@@ -216,6 +219,7 @@ var (
 	releasePattern      = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-flex)?\.[a-z0-9]+$`)
 	dbClassPattern      = regexp.MustCompile(`^db\.[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	amiIDPattern        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	vpcIDPattern        = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	regionPattern       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
@@ -248,6 +252,11 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	c.InstanceType = p.str(KeyInstanceType)
 	if !instanceTypePattern.MatchString(c.InstanceType) {
 		p.fail(qualify(KeyInstanceType), "%q is not an EC2 instance type like t3.micro or m7g.large", c.InstanceType)
+	}
+
+	c.AmiID = p.str(KeyAmiID)
+	if c.AmiID != "" && !amiIDPattern.MatchString(c.AmiID) {
+		p.fail(qualify(KeyAmiID), "%q is not an AMI id like ami-0123456789abcdef0 (or \"\" for the latest Amazon Linux 2023)", c.AmiID)
 	}
 
 	c.ProtectData = p.boolean(KeyProtectData)
