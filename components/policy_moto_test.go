@@ -36,16 +36,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 const (
@@ -168,68 +168,12 @@ func (b *motoLogBuffer) tail(n int) string {
 	return s
 }
 
-func motoFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startMotoServer starts moto_server on a free port with IAM enforcement after
 // motoSetupCalls requests, waits until the port answers and stops it (whole process group) in
 // t.Cleanup. It returns the endpoint URL.
 func startMotoServer(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Fatalf("moto_server not found on PATH (%v): moto ships with the machine image and cannot be installed from any registry here; this test needs it", err)
-	}
-	port := motoFreePort(t)
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(motoSetupCalls))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := &motoLogBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("moto_server output (tail):\n%s", logs.tail(4000))
-		}
-	})
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// A bare TCP connect: an HTTP request would count against INITIAL_NO_AUTH_ACTION_COUNT.
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return "http://" + addr
-		}
-		select {
-		case werr := <-exited:
-			exited <- werr
-			t.Fatalf("moto_server exited before listening on %s (%v); output:\n%s", addr, werr, logs.tail(4000))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not listen on %s within 20s; output:\n%s", addr, logs.tail(4000))
-		}
-	}
+	return testenv.StartMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(motoSetupCalls))
 }
 
 // startMotoDriver starts testdata/moto_driver.py with the first python3 on PATH and stops it

@@ -3,17 +3,17 @@ package userdata
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 // devLikeParams resembles the dev stack: proxied artifacts, workers sized at boot, port 5000.
@@ -169,17 +169,7 @@ func parseEnvFile(t *testing.T, content string) map[string]string {
 // package that provides it: these checks are part of the contract, and CI installs the tools.
 func requireTool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
-	if filepath.IsAbs(name) {
-		if _, err := os.Stat(name); err != nil {
-			t.Fatalf("%s is missing: install the Debian package %s (%v)", name, debianPackage, err)
-		}
-		return name
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not on PATH: install the Debian package %s", name, debianPackage)
-	}
-	return p
+	return testenv.RequireTool(t, name, "install the Debian package "+debianPackage)
 }
 
 // requireSystemPython returns /usr/bin/python3 after checking it imports sqlalchemy and
@@ -191,34 +181,6 @@ func requireSystemPython(t *testing.T) string {
 		t.Fatalf("/usr/bin/python3 cannot import sqlalchemy and psycopg2: install the Debian packages python3-sqlalchemy python3-psycopg2: %v\n%s", err, out)
 	}
 	return py
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitForPort waits until something accepts TCP connections on 127.0.0.1:port.
-func waitForPort(t *testing.T, port int, timeout time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on 127.0.0.1:%d within %s: %v", what, port, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // run runs a command with a timeout and returns stdout, stderr and the error.

@@ -6,40 +6,15 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// startMoto starts `moto_server -H 127.0.0.1 -p <free port>` for the test and stops it in
-// t.Cleanup; it returns the endpoint URL.
-func startMoto(t *testing.T) string {
-	t.Helper()
-	motoServer := requireTool(t, "moto_server", "python3-moto (or pip install 'moto[server]')")
-	port := freePort(t)
-	cmd := exec.Command(motoServer, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "moto.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-		logFile.Close()
-	})
-	waitForPort(t, port, 30*time.Second, "moto_server")
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
-}
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
+)
 
 // awsEnv is the environment for the AWS CLI against moto: dummy keys, the endpoint, no user
 // config. pyenv shims need PYENV_ROOT once HOME changes.
@@ -240,7 +215,7 @@ func expectedServerArgv(env map[string]string, workers int) []string {
 // non-zero without starting mlflow.
 func TestLauncherBootSimulation(t *testing.T) {
 	t.Parallel()
-	endpoint := startMoto(t)
+	endpoint := testenv.StartMoto(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	password := everySpecialPassword + randomPassword(rng, 12)
 	t.Logf("password drawn for this run: %q", password)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -52,7 +54,7 @@ func startPostgres(t *testing.T, withTLS bool) *pgServer {
 		}
 	}
 	chown(dir)
-	s := &pgServer{dir: dir, data: filepath.Join(dir, "data"), port: freePort(t), adminPass: "admin-" + strconv.Itoa(rand.IntN(1e9))}
+	s := &pgServer{dir: dir, data: filepath.Join(dir, "data"), port: testenv.FreePort(t), adminPass: "admin-" + strconv.Itoa(rand.IntN(1e9))}
 	pwfile := filepath.Join(dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(s.adminPass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
