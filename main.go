@@ -67,6 +67,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		ArtifactAccess:              cfg.ArtifactAccess,
 		Workers:                     cfg.Workers,
 		AllowedCidrs:                cfg.AllowedCidrs,
+		AllowedHosts:                cfg.AllowedHosts,
 		SSHKeyName:                  cfg.SSHKeyName,
 		SSHCidrs:                    cfg.SSHCidrs,
 		BucketArn:                   artifacts.BucketArn,

@@ -54,6 +54,7 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:instanceType":            "m7g.large",
 		"mlflow-aws:amiId":                   "ami-0fedcba9876543210",
 		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","2001:db8::/48"]`,
+		"mlflow-aws:allowedHosts":            `["mlflow.example.com","mlflow.example.com:443"]`,
 		"mlflow-aws:sshKeyName":              "ops-key",
 		"mlflow-aws:sshCidrs":                `["198.51.100.7/32"]`,
 		"mlflow-aws:vpcId":                   "vpc-0123456789abcdef0",
@@ -490,7 +491,7 @@ func TestStackOutputs(t *testing.T) {
 			// The user data lets MLflow accept every host the tracking URI and the forward use (C7).
 			ud := g.one(t, typeInstance).str("userData")
 			host := strings.TrimPrefix(uri, "http://")
-			for _, h := range []string{host, "localhost:5000", mockPublicIP + ":5000"} {
+			for _, h := range append([]string{host, "localhost:5000", mockPublicIP + ":5000"}, list(t, s.cfg["mlflow-aws:allowedHosts"])...) {
 				if !strings.Contains(ud, h) {
 					t.Errorf("user data's allowed hosts lack %q", h)
 				}

@@ -32,11 +32,13 @@ type TrackingServerArgs struct {
 	SubnetID     string // the instance's subnet; must route to an internet gateway
 	InstanceType string // e.g. "t3.micro"; families like t4g/m7g/c7gn run the arm64 AMI
 	// AmiID pins the AMI (an Amazon Linux 2023 image); "" looks up the latest for the architecture.
-	AmiID            string
-	MLflowVersion    string // e.g. "3.17.0"
-	ArtifactAccess   string // userdata.ArtifactAccessProxied or userdata.ArtifactAccessDirect
-	Workers          int    // 0 = sized at boot from memory
-	AllowedCidrs     []string
+	AmiID          string
+	MLflowVersion  string // e.g. "3.17.0"
+	ArtifactAccess string // userdata.ArtifactAccessProxied or userdata.ArtifactAccessDirect
+	Workers        int    // 0 = sized at boot from memory
+	AllowedCidrs   []string
+	// AllowedHosts are extra Host header values for MLflow, taken as given ("host[:port]").
+	AllowedHosts     []string
 	SSHKeyName       string
 	SSHCidrs         []string
 	BucketArn        pulumi.StringInput // artifact bucket ARN
@@ -265,9 +267,10 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 			PasswordParameterName: v[2].(string),
 			ArtifactAccess:        args.ArtifactAccess,
 			ArtifactsURI:          v[3].(string),
-			AllowedHosts:          AllowedHosts(TrackingPort, "localhost", "127.0.0.1", v[4].(string), v[5].(string)),
-			Workers:               args.Workers,
-			Port:                  TrackingPort,
+			AllowedHosts: append(AllowedHosts(TrackingPort, "localhost", "127.0.0.1", v[4].(string), v[5].(string)),
+				args.AllowedHosts...),
+			Workers: args.Workers,
+			Port:    TrackingPort,
 		})
 	}).(pulumi.StringOutput)
 

@@ -180,6 +180,16 @@ func s3URIProblem(s string) string {
 	return ""
 }
 
+// CheckAllowedHost returns nil when h can be one of MLflow's --allowed-hosts entries as Render
+// writes them: "host" or "host:port", host a DNS name or IPv4 address, port 1 to 65535; no
+// scheme, path, wildcard or IPv6 (MLflow "Protect Your Tracking Server from Network Exposure").
+func CheckAllowedHost(h string) error {
+	if p := allowedHostProblem(h); p != "" {
+		return fmt.Errorf("%q %s", h, p)
+	}
+	return nil
+}
+
 func allowedHostProblem(h string) string {
 	host, port := h, ""
 	if i := strings.LastIndexByte(h, ':'); i >= 0 {

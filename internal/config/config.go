@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
 // Namespace is the Pulumi project name and so the config namespace of this program's keys.
@@ -27,6 +29,7 @@ const (
 	KeyInstanceType            = "instanceType"
 	KeyAmiID                   = "amiId"
 	KeyAllowedCidrs            = "allowedCidrs"
+	KeyAllowedHosts            = "allowedHosts"
 	KeyAllowPublicAccess       = "allowPublicAccess"
 	KeySSHKeyName              = "sshKeyName"
 	KeySSHCidrs                = "sshCidrs"
@@ -49,7 +52,7 @@ const (
 
 // Keys lists every key of this program's namespace, in Pulumi.yaml order.
 var Keys = []string{
-	KeyMLflowVersion, KeyInstanceType, KeyAmiID, KeyAllowedCidrs, KeyAllowPublicAccess, KeySSHKeyName,
+	KeyMLflowVersion, KeyInstanceType, KeyAmiID, KeyAllowedCidrs, KeyAllowedHosts, KeyAllowPublicAccess, KeySSHKeyName,
 	KeySSHCidrs, KeyVpcID, KeySubnetIDs, KeyDBInstanceClass, KeyDBEngineVersion,
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
@@ -88,6 +91,9 @@ type Config struct {
 	AmiID string
 	// AllowedCidrs may reach port 5000 (canonical IPv4/IPv6 prefixes); empty = none, use SSM.
 	AllowedCidrs []string
+	// AllowedHosts are extra Host header values MLflow accepts ("host" or "host:port"), e.g. a
+	// DNS name or load balancer in front of the server; the tracking URI's hosts are always in.
+	AllowedHosts []string
 	// AllowPublicAccess acknowledges 0.0.0.0/0 or ::/0 in allowedCidrs/sshCidrs when ProtectData.
 	AllowPublicAccess bool
 	SSHKeyName        string   // EC2 key pair name; "" = none
@@ -262,6 +268,12 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	c.ProtectData = p.boolean(KeyProtectData)
 	c.AllowPublicAccess = p.boolean(KeyAllowPublicAccess)
 	c.AllowedCidrs = p.cidrs(KeyAllowedCidrs, c.ProtectData, c.AllowPublicAccess)
+	c.AllowedHosts = p.list(KeyAllowedHosts)
+	for _, h := range c.AllowedHosts {
+		if err := userdata.CheckAllowedHost(h); err != nil {
+			p.fail(qualify(KeyAllowedHosts), "%v; allowed: a DNS name or IPv4 address, optionally with :port, e.g. mlflow.example.com:443", err)
+		}
+	}
 	c.SSHKeyName = p.str(KeySSHKeyName)
 	if c.SSHKeyName != "" && !keyPairNamePattern.MatchString(c.SSHKeyName) {
 		p.fail(qualify(KeySSHKeyName), "%q is not an EC2 key pair name (1-255 printable ASCII characters)", c.SSHKeyName)
