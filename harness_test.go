@@ -24,10 +24,11 @@ import (
 // resource and stack output. Mocks answer like the AWS and random providers do.
 
 const (
-	mockAccount  = "123456789012"
-	mockVpc      = "vpc-0a1b2c3d4e5f60718"
-	mockAMI      = "ami-0123456789abcdef0"
-	mockPublicIP = "203.0.113.10"
+	mockAccount   = "123456789012"
+	mockVpc       = "vpc-0a1b2c3d4e5f60718"
+	mockAMI       = "ami-0123456789abcdef0"
+	mockPublicIP  = "203.0.113.10"
+	mockPrivateIP = "172.31.16.10"
 	// mockPassword is what the random provider "generates": it holds every special character
 	// the program allows, so any leak or mis-escaping is visible.
 	mockPassword = "Aa1!#$%&*()-_=+[]{}<>:?^~.,;|Zz9"
@@ -103,6 +104,7 @@ func engineValue(t testing.TB, v any) string {
 type recorded struct {
 	Type, Name, URN, Parent string
 	Custom, Protect         bool
+	RetainOnDelete          bool
 	Inputs                  resource.PropertyMap
 	Dependencies            []string
 	ReplaceOnChanges        []string
@@ -171,6 +173,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc != nil {
 		rec.Parent = rpc.GetParent()
 		rec.Protect = rpc.GetProtect()
+		rec.RetainOnDelete = rpc.GetRetainOnDelete()
 		rec.Dependencies = rpc.GetDependencies()
 		rec.ReplaceOnChanges = rpc.GetReplaceOnChanges()
 		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
@@ -233,7 +236,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("publicDns", "ec2-"+strings.ReplaceAll(mockPublicIP, ".", "-")+".compute-1.amazonaws.com")
 	case "aws:ec2/instance:Instance":
 		id = fakeID("i-", args.Name)
-		set("privateIp", "172.31.16.10")
+		set("privateIp", mockPrivateIP)
 		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", m.region, mockAccount, id))
 	}
 	m.mu.Lock()

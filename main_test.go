@@ -53,7 +53,7 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:mlflowVersion":           "3.16.2",
 		"mlflow-aws:instanceType":            "m7g.large",
 		"mlflow-aws:amiId":                   "ami-0fedcba9876543210",
-		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","2001:db8::/48"]`,
+		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","198.51.100.0/24"]`,
 		"mlflow-aws:allowedHosts":            `["mlflow.example.com","mlflow.example.com:443"]`,
 		"mlflow-aws:sshKeyName":              "ops-key",
 		"mlflow-aws:sshCidrs":                `["198.51.100.7/32"]`,
@@ -76,6 +76,13 @@ func everyOptionChanged(t testing.TB) map[string]string {
 	return cfg
 }
 
+// privateNetwork is prod reached over a VPN: only private allowedCidrs.
+func privateNetwork(t testing.TB) map[string]string {
+	cfg := stackConfig(t, "prod")
+	cfg["mlflow-aws:allowedCidrs"] = `["10.0.0.0/8","192.168.0.0/16"]`
+	return cfg
+}
+
 type scenario struct {
 	name string
 	cfg  map[string]string
@@ -86,6 +93,7 @@ func scenarios(t testing.TB) []scenario {
 		{"dev", stackConfig(t, "dev")},
 		{"prod", stackConfig(t, "prod")},
 		{"every-option-changed", everyOptionChanged(t)},
+		{"private-network", privateNetwork(t)},
 	}
 }
 
@@ -468,7 +476,11 @@ func TestStackOutputs(t *testing.T) {
 				}
 			}
 			uri := g.outputs["trackingUri"]
-			if len(list(t, s.cfg["mlflow-aws:allowedCidrs"])) > 0 {
+			if cidrs := list(t, s.cfg["mlflow-aws:allowedCidrs"]); config.AllPrivate(cidrs) {
+				if uri != "http://"+mockPrivateIP+":5000" {
+					t.Errorf("trackingUri = %q, want http://<private ip>:5000 for private allowedCidrs %v", uri, cidrs)
+				}
+			} else if len(cidrs) > 0 {
 				if uri != "http://"+mockPublicIP+":5000" {
 					t.Errorf("trackingUri = %q, want http://<elastic ip>:5000 (plain HTTP: nothing terminates TLS)", uri)
 				}
@@ -491,6 +503,9 @@ func TestStackOutputs(t *testing.T) {
 			// The user data lets MLflow accept every host the tracking URI and the forward use (C7).
 			ud := g.one(t, typeInstance).str("userData")
 			host := strings.TrimPrefix(uri, "http://")
+			if host == mockPrivateIP+":5000" {
+				host = "localhost:5000" // the private IP is added on the instance (IMDSv2), see userdata
+			}
 			for _, h := range append([]string{host, "localhost:5000", mockPublicIP + ":5000"}, list(t, s.cfg["mlflow-aws:allowedHosts"])...) {
 				if !strings.Contains(ud, h) {
 					t.Errorf("user data's allowed hosts lack %q", h)
@@ -523,6 +538,10 @@ func TestDataProtection(t *testing.T) {
 				}
 			}
 			checkBool(t, db, "multiAz", s.cfg["mlflow-aws:dbMultiAz"] == "true")
+			// An engine upgrade replaces the parameter group while the DB still uses the old one.
+			if !g.one(t, typeParamGroup).RetainOnDelete {
+				t.Errorf("DB parameter group is not retained on delete: replacing it on an engine upgrade would fail")
+			}
 			if db.number("backupRetentionPeriod") != num(t, s.cfg["mlflow-aws:dbBackupRetentionDays"]) {
 				t.Errorf("backup retention = %v, want %s", db.number("backupRetentionPeriod"), s.cfg["mlflow-aws:dbBackupRetentionDays"])
 			}
@@ -631,6 +650,31 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 	}
 	if len(g.resources) != 0 || len(g.invokes) != 0 {
 		t.Errorf("bad config still registered %d resources and made %d invokes", len(g.resources), len(g.invokes))
+	}
+}
+
+// TestUnknownKeyIsRefused: a misspelled key of this program's namespace (which the CLI passes
+// through PULUMI_CONFIG without complaint) fails the program before any resource exists.
+func TestUnknownKeyIsRefused(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	cfg["mlflow-aws:dbMultiAZ"] = "true"
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PULUMI_CONFIG", string(raw))
+	g := runStack(t, "prod", cfg)
+	if g.err == nil || !strings.Contains(g.err.Error(), "mlflow-aws:dbMultiAZ") || !strings.Contains(g.err.Error(), "did you mean mlflow-aws:dbMultiAz") {
+		t.Fatalf("misspelled key not refused with a suggestion: %v", g.err)
+	}
+	if len(g.resources) != 0 {
+		t.Errorf("%d resources registered despite the bad key", len(g.resources))
+	}
+	delete(cfg, "mlflow-aws:dbMultiAZ")
+	raw, _ = json.Marshal(cfg)
+	t.Setenv("PULUMI_CONFIG", string(raw))
+	if g := runStack(t, "prod", cfg); g.err != nil {
+		t.Errorf("the real prod config with PULUMI_CONFIG set fails: %v", g.err)
 	}
 }
 

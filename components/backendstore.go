@@ -34,7 +34,7 @@ type BackendStoreArgs struct {
 	EngineVersion          string // PostgreSQL major version, e.g. "17"
 	ParameterGroupFamily   string // e.g. "postgres17"
 	AllocatedStorageGiB    int
-	MaxAllocatedStorageGiB int
+	MaxAllocatedStorageGiB int // 0 = no storage autoscaling
 	MultiAZ                bool
 	BackupRetentionDays    int
 	// ProtectData turns on deletion protection, a final snapshot and Pulumi's protect.
@@ -120,7 +120,11 @@ func NewBackendStore(ctx *pulumi.Context, name string, args *BackendStoreArgs, o
 			Value:       pulumi.String("1"),
 			ApplyMethod: pulumi.String("pending-reboot"),
 		}},
-	}, parent)
+	}, parent,
+		// A new dbEngineVersion replaces the group (new family) while the DB instance still uses
+		// the old one until its maintenance window; deleting the old group would fail then, so it
+		// is left in AWS (parameter groups cost nothing) instead of deleted.
+		pulumi.RetainOnDelete(true))
 	if err != nil {
 		return nil, fmt.Errorf("backend store DB parameter group: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/mlflow-aws/mlflow-aws/internal/config"
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
@@ -65,8 +66,9 @@ type TrackingServer struct {
 	PublicDNS       pulumi.StringOutput
 	SecurityGroupID pulumi.StringOutput
 	RoleName        pulumi.StringOutput
-	// TrackingURI is "http://<elastic ip>:5000" when AllowedCidrs is set, else
-	// "http://localhost:5000" through PortForwardCommand.
+	// TrackingURI is "http://localhost:5000" through PortForwardCommand when AllowedCidrs is
+	// empty, "http://<private ip>:5000" when every allowed CIDR is private (clients come over a
+	// VPN or peering), else "http://<elastic ip>:5000".
 	TrackingURI pulumi.StringOutput
 	// PortForwardCommand is the `aws ssm start-session` command forwarding the instance's port
 	// 5000 to localhost:5000.
@@ -316,10 +318,14 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	t.PublicDNS = eip.PublicDns
 	t.SecurityGroupID = sg.ID().ToStringOutput()
 	t.RoleName = role.Name
-	if len(args.AllowedCidrs) > 0 {
-		t.TrackingURI = pulumi.Sprintf("http://%s:%d", eip.PublicIp, TrackingPort)
-	} else {
+	switch {
+	case len(args.AllowedCidrs) == 0:
 		t.TrackingURI = pulumi.Sprintf("http://localhost:%d", TrackingPort)
+	case config.AllPrivate(args.AllowedCidrs):
+		// The launcher adds the private IP (from IMDSv2) to MLflow's allowed hosts.
+		t.TrackingURI = pulumi.Sprintf("http://%s:%d", instance.PrivateIp, TrackingPort)
+	default:
+		t.TrackingURI = pulumi.Sprintf("http://%s:%d", eip.PublicIp, TrackingPort)
 	}
 	t.PortForwardCommand = t.InstanceID.ApplyT(func(id string) string {
 		return PortForwardCommand(id, args.Region, TrackingPort)

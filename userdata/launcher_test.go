@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +40,104 @@ func awsEnv(endpoint, home, region string) []string {
 		}
 	}
 	return append(env, "HOME="+home, "AWS_ENDPOINT_URL="+endpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
-		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_DEFAULT_REGION="+region, "AWS_PAGER=")
+		"AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_DEFAULT_REGION="+region, "AWS_PAGER=",
+		"AWS_EC2_METADATA_DISABLED=true") // the AWS CLI must never look for the real IMDS
+}
+
+// EnvIMDSURL is the launcher's test-only override of the IMDS base URL (default
+// http://169.254.169.254). Every simulated boot sets it to a 127.0.0.1 URL: tests never send
+// traffic anywhere but loopback.
+const EnvIMDSURL = "MLFLOW_IMDS_URL"
+
+// stubPrivateIPv4 is what imdsStub answers for local-ipv4 unless told otherwise.
+const stubPrivateIPv4 = "172.31.16.10"
+
+// imdsStub is an IMDSv2 stand-in on 127.0.0.1: PUT /latest/api/token (with the TTL header)
+// issues a token; GET /latest/meta-data/local-ipv4 answers localIPv4 only with that token in
+// X-aws-ec2-metadata-token (401 otherwise, as IMDSv2 does for token-less IMDSv1 requests).
+type imdsStub struct {
+	url     string
+	mu      sync.Mutex
+	tokens  int // tokens issued
+	answers int // local-ipv4 answers given with a valid token
+	bad     []string
+}
+
+// startIMDSStub serves localIPv4 as local-ipv4; tokenStatus, when non-zero, is the status of
+// every token request (the token endpoint refuses).
+func startIMDSStub(t *testing.T, localIPv4 string, tokenStatus int) *imdsStub {
+	t.Helper()
+	s := &imdsStub{}
+	const token = "AQAEAFakeImdsV2Token-0123456789abcdef=="
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
+			if r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") != "60" {
+				s.bad = append(s.bad, "token request without X-aws-ec2-metadata-token-ttl-seconds: 60")
+				http.Error(w, "missing TTL", http.StatusBadRequest)
+				return
+			}
+			if tokenStatus != 0 {
+				http.Error(w, "refused", tokenStatus)
+				return
+			}
+			s.tokens++
+			fmt.Fprint(w, token)
+		case r.Method == http.MethodGet && r.URL.Path == "/latest/meta-data/local-ipv4":
+			if s.tokens == 0 || r.Header.Get("X-aws-ec2-metadata-token") != token {
+				s.bad = append(s.bad, fmt.Sprintf("local-ipv4 request with token %q (tokens issued: %d)", r.Header.Get("X-aws-ec2-metadata-token"), s.tokens))
+				http.Error(w, "Unauthorized", http.StatusUnauthorized)
+				return
+			}
+			s.answers++
+			fmt.Fprint(w, localIPv4)
+		default:
+			s.bad = append(s.bad, r.Method+" "+r.URL.Path)
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// requests returns the tokens issued, the valid local-ipv4 answers and the malformed requests.
+func (s *imdsStub) requests() (tokens, answers int, bad []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens, s.answers, slices.Clone(s.bad)
+}
+
+// closedLoopbackURL is an http://127.0.0.1 URL nothing listens on (connection refused).
+func closedLoopbackURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + addr
+}
+
+// requireLoopbackIMDS fails unless the MLFLOW_IMDS_URL the launcher will see (the last one in
+// env) is an http URL on 127.0.0.1.
+func requireLoopbackIMDS(t *testing.T, env []string) {
+	t.Helper()
+	got, set := "", false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, EnvIMDSURL+"="); ok {
+			got, set = v, true
+		}
+	}
+	u, err := url.Parse(got)
+	if !set || err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
+		t.Fatalf("%s=%q (set: %v): a simulated boot must point the launcher at a 127.0.0.1 IMDS stub, never the real IMDS", EnvIMDSURL, got, set)
+	}
 }
 
 // putSecureString creates (or overwrites) an SSM SecureString parameter in moto. The value goes
@@ -60,6 +162,7 @@ type bootRun struct {
 	dbState  string // what the stub venv python prints: initialized, empty, or unreachable
 	memKiB   int    // MemTotal in the fake meminfo
 	cpus     int    // nproc (via OMP_NUM_THREADS, which GNU nproc honours)
+	imdsURL  string // MLFLOW_IMDS_URL: required, an http://127.0.0.1 URL (an imdsStub or closedLoopbackURL)
 	override map[string]string
 }
 
@@ -118,10 +221,12 @@ env > %[1]q/mlflow.$n.env
 		procEnv = append(procEnv, k+"="+v)
 	}
 	procEnv = append(procEnv, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helperPath, "MLFLOW_MEMINFO="+meminfo,
-		"MLFLOW_DB_WAIT_ATTEMPTS=3", "MLFLOW_DB_WAIT_SECONDS=0", "OMP_NUM_THREADS="+strconv.Itoa(r.cpus), "LC_ALL=C")
+		"MLFLOW_DB_WAIT_ATTEMPTS=3", "MLFLOW_DB_WAIT_SECONDS=0", "OMP_NUM_THREADS="+strconv.Itoa(r.cpus), "LC_ALL=C",
+		EnvIMDSURL+"="+r.imdsURL)
 	for k, v := range r.override {
 		procEnv = append(procEnv, k+"="+v)
 	}
+	requireLoopbackIMDS(t, procEnv)
 	res := bootResult{root: root}
 	res.stdout, res.stderr, res.err = run(t, 2*time.Minute, procEnv, "", "/bin/bash", "-c", `umask 077; exec "$0"`, launcherPath)
 
@@ -196,10 +301,17 @@ func assertPasswordContained(t *testing.T, name, password string, res bootResult
 	}
 }
 
-// expectedServerArgv is the exact `mlflow server` argv for an env file and worker count.
-func expectedServerArgv(env map[string]string, workers int) []string {
+// withPrivateIP is the --allowed-hosts the launcher passes when IMDS answers ip: the configured
+// hosts, then "<ip>,<ip>:<port>".
+func withPrivateIP(env map[string]string, ip string) string {
+	return env[EnvAllowedHosts] + "," + ip + "," + ip + ":" + env[EnvPort]
+}
+
+// expectedServerArgv is the exact `mlflow server` argv for an env file, worker count and
+// --allowed-hosts value.
+func expectedServerArgv(env map[string]string, workers int, allowedHosts string) []string {
 	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", "0.0.0.0", "--port", env[EnvPort],
-		"--workers", strconv.Itoa(workers), "--allowed-hosts", env[EnvAllowedHosts]}
+		"--workers", strconv.Itoa(workers), "--allowed-hosts", allowedHosts}
 	if env[EnvArtifactAccess] == ArtifactAccessProxied {
 		return append(argv, "--serve-artifacts", "--artifacts-destination", env[EnvArtifactsURI])
 	}
@@ -210,9 +322,11 @@ func expectedServerArgv(env map[string]string, workers int) []string {
 // a stub venv and checks: the password reaches the server (and db upgrade) only through
 // PGPASSWORD (C2); `db upgrade` runs before `server` on an initialised database and is skipped on
 // an empty one (C3); proxied mode never passes --default-artifact-root (C4); the server's
-// environment has AWS_DEFAULT_REGION (C6); --allowed-hosts is what was configured (C7); workers
-// are sized from meminfo and nproc; an unreachable database or unreadable parameter exits
-// non-zero without starting mlflow.
+// environment has AWS_DEFAULT_REGION (C6); --allowed-hosts is what was configured followed by
+// the private IPv4 an IMDSv2 stub on 127.0.0.1 answers, with and without the port (C7), and
+// exactly what was configured when IMDS is absent, refuses or answers garbage; workers are
+// sized from meminfo and nproc; an unreachable database or unreadable parameter exits non-zero
+// without starting mlflow.
 func TestLauncherBootSimulation(t *testing.T) {
 	t.Parallel()
 	endpoint := testenv.StartMoto(t)
@@ -238,9 +352,13 @@ func TestLauncherBootSimulation(t *testing.T) {
 		for _, state := range []string{"initialized", "empty"} {
 			t.Run(d.name+"/"+state, func(t *testing.T) {
 				t.Parallel()
-				res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: state, memKiB: 2 * 1024 * 1024, cpus: 2})
+				imds := startIMDSStub(t, stubPrivateIPv4, 0)
+				res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: state, memKiB: 2 * 1024 * 1024, cpus: 2, imdsURL: imds.url})
 				if res.err != nil {
 					t.Fatalf("launcher failed: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
+				}
+				if tokens, answers, bad := imds.requests(); tokens != 1 || answers != 1 || len(bad) != 0 {
+					t.Errorf("IMDS stub: %d token(s), %d local-ipv4 answer(s), bad requests %q; want one IMDSv2 token then one local-ipv4 with it", tokens, answers, bad)
 				}
 				assertPasswordContained(t, d.name, password, res)
 				if !slices.Equal(res.pythonArgv, []string{filepath.Join(res.root, "mlflow-db-state")}) {
@@ -249,7 +367,7 @@ func TestLauncherBootSimulation(t *testing.T) {
 				if res.pythonEnv["PGPASSWORD"] != password || res.pythonEnv[EnvBackendStoreURI] != env[EnvBackendStoreURI] {
 					t.Errorf("the db-state helper did not get PGPASSWORD and %s in its environment", EnvBackendStoreURI)
 				}
-				wantCalls := [][]string{expectedServerArgv(env, wantWorkers)}
+				wantCalls := [][]string{expectedServerArgv(env, wantWorkers, withPrivateIP(env, stubPrivateIPv4))}
 				if state == "initialized" {
 					wantCalls = append([][]string{{"db", "upgrade", env[EnvBackendStoreURI]}}, wantCalls...)
 				}
@@ -279,8 +397,17 @@ func TestLauncherBootSimulation(t *testing.T) {
 				if i < 0 || i+1 >= len(server) {
 					t.Fatalf("C7: server argv %q has no --allowed-hosts", server)
 				}
-				if d.params != nil && !slices.Equal(strings.Split(server[i+1], ","), d.params.AllowedHosts) {
-					t.Errorf("C7: --allowed-hosts %q, want %q", server[i+1], d.params.AllowedHosts)
+				suffix := "," + stubPrivateIPv4 + "," + stubPrivateIPv4 + ":" + env[EnvPort]
+				if !strings.HasSuffix(server[i+1], suffix) {
+					t.Errorf("C7: --allowed-hosts %q does not end with the private IPv4 from IMDS %q", server[i+1], suffix)
+				}
+				if d.params != nil && !slices.Equal(strings.Split(server[i+1], ","), append(slices.Clone(d.params.AllowedHosts), stubPrivateIPv4, stubPrivateIPv4+":"+strconv.Itoa(d.params.Port))) {
+					t.Errorf("C7: --allowed-hosts %q, want %q then the private IPv4 %s with and without port %d", server[i+1], d.params.AllowedHosts, stubPrivateIPv4, d.params.Port)
+				}
+				for _, h := range strings.Split(server[i+1], ",") {
+					if err := CheckAllowedHost(h); err != nil {
+						t.Errorf("C7: --allowed-hosts entry: %v", err)
+					}
 				}
 			})
 		}
@@ -305,7 +432,8 @@ func TestLauncherBootSimulation(t *testing.T) {
 	} {
 		t.Run("workers/"+c.name, func(t *testing.T) {
 			t.Parallel()
-			res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: c.memKiB, cpus: c.cpus, override: map[string]string{EnvWorkers: "0"}})
+			res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: c.memKiB, cpus: c.cpus,
+				imdsURL: closedLoopbackURL(t), override: map[string]string{EnvWorkers: "0"}})
 			if res.err != nil || len(res.mlflowArgv) != 1 {
 				t.Fatalf("launcher: %v, mlflow calls %q\n%s", res.err, res.mlflowArgv, res.stderr)
 			}
@@ -319,7 +447,7 @@ func TestLauncherBootSimulation(t *testing.T) {
 
 	t.Run("unreachable database exits non-zero", func(t *testing.T) {
 		t.Parallel()
-		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "unreachable", memKiB: 1 << 20, cpus: 1})
+		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "unreachable", memKiB: 1 << 20, cpus: 1, imdsURL: closedLoopbackURL(t)})
 		if res.err == nil || len(res.mlflowArgv) != 0 {
 			t.Errorf("launcher err=%v, mlflow calls %q; want exit 1 and no mlflow call so systemd restarts it", res.err, res.mlflowArgv)
 		}
@@ -331,7 +459,7 @@ func TestLauncherBootSimulation(t *testing.T) {
 	t.Run("missing SSM parameter exits non-zero", func(t *testing.T) {
 		t.Parallel()
 		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: 1 << 20, cpus: 1,
-			override: map[string]string{EnvDBPasswordParameter: "/does/not/exist"}})
+			imdsURL: closedLoopbackURL(t), override: map[string]string{EnvDBPasswordParameter: "/does/not/exist"}})
 		if res.err == nil || len(res.mlflowArgv) != 0 || len(res.pythonArgv) != 0 {
 			t.Errorf("launcher err=%v, mlflow calls %q, helper calls %q; want exit 1 before anything runs", res.err, res.mlflowArgv, res.pythonArgv)
 		}
@@ -339,4 +467,63 @@ func TestLauncherBootSimulation(t *testing.T) {
 			t.Errorf("launcher stderr does not name the parameter:\n%s", res.stderr)
 		}
 	})
+
+	// IMDS failures never stop the server: --allowed-hosts stays exactly what was configured and
+	// the launcher logs one line about it. Every URL is on 127.0.0.1.
+	for _, c := range []struct {
+		name        string
+		imdsURL     func(t *testing.T) (url string, stub *imdsStub)
+		wantInLog   string
+		wantAnswers int
+	}{
+		{"absent (connection refused)", func(t *testing.T) (string, *imdsStub) { return closedLoopbackURL(t), nil }, "token request failed", 0},
+		{"token refused", func(t *testing.T) (string, *imdsStub) {
+			s := startIMDSStub(t, stubPrivateIPv4, http.StatusForbidden)
+			return s.url, s
+		}, "token request failed", 0},
+		{"answers not-an-ip", stubAnswering("not-an-ip"), "is not an IPv4 address", 1},
+		{"answers 1.2.3.4;rm", stubAnswering("1.2.3.4;rm -rf /"), "is not an IPv4 address", 1},
+		{"answers 999.1.1.1", stubAnswering("999.1.1.1"), "is not an IPv4 address", 1},
+		{"answers 10.0.0.1:5000", stubAnswering("10.0.0.1:5000"), "is not an IPv4 address", 1},
+		{"answers two lines", stubAnswering("10.0.0.1\n10.0.0.2"), "is not an IPv4 address", 1},
+		{"answers empty", stubAnswering(""), "is not an IPv4 address", 1},
+	} {
+		t.Run("imds/"+c.name, func(t *testing.T) {
+			t.Parallel()
+			u, stub := c.imdsURL(t)
+			res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: 1 << 20, cpus: 1, imdsURL: u})
+			if res.err != nil || len(res.mlflowArgv) != 1 {
+				t.Fatalf("launcher: %v, mlflow calls %q; want the server started anyway\n%s", res.err, res.mlflowArgv, res.stderr)
+			}
+			if want := expectedServerArgv(env, 1, env[EnvAllowedHosts]); !slices.Equal(res.mlflowArgv[0], want) {
+				t.Errorf("server argv\n got %q\nwant %q (configured --allowed-hosts unchanged)", res.mlflowArgv[0], want)
+			}
+			var imdsLines []string
+			for _, l := range strings.Split(res.stderr, "\n") {
+				if strings.Contains(l, "IMDS") {
+					imdsLines = append(imdsLines, l)
+				}
+			}
+			if len(imdsLines) != 1 || !strings.Contains(imdsLines[0], c.wantInLog) || !strings.HasPrefix(imdsLines[0], "mlflow-launch: ") {
+				t.Errorf("launcher logged %q about IMDS, want one mlflow-launch line containing %q\nstderr:\n%s", imdsLines, c.wantInLog, res.stderr)
+			}
+			if strings.Contains(res.stderr, "FakeImdsV2Token") {
+				t.Errorf("launcher logged the IMDS token:\n%s", res.stderr)
+			}
+			if stub != nil {
+				if _, answers, bad := stub.requests(); answers != c.wantAnswers || len(bad) != 0 {
+					t.Errorf("IMDS stub: %d local-ipv4 answer(s), bad requests %q; want %d and none", answers, bad, c.wantAnswers)
+				}
+			}
+			assertPasswordContained(t, c.name, password, res)
+		})
+	}
+}
+
+// stubAnswering returns a bootRun IMDS URL factory for an imdsStub answering body as local-ipv4.
+func stubAnswering(body string) func(t *testing.T) (string, *imdsStub) {
+	return func(t *testing.T) (string, *imdsStub) {
+		s := startIMDSStub(t, body, 0)
+		return s.url, s
+	}
 }

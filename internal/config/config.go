@@ -8,8 +8,11 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -69,12 +72,18 @@ const (
 	MaxAllocatedStorageGiB = 65536
 	// MaxBackupRetentionDays is RDS's limit for automated backups.
 	MaxBackupRetentionDays = 35
+	// MinProtectedBackupDays is the least automated-backup retention of a protectData stack
+	// (AWS Foundational Security Best Practices RDS.11 / checkov CKV_AWS_133 ask for 7).
+	MinProtectedBackupDays = 7
+	// MaxStackNameLen bounds the Pulumi stack name: the tracking server's IAM role is named
+	// "mlflow-<stack>-server-role-<7 random>", and IAM role names have at most 64 characters.
+	MaxStackNameLen = 32
 	// MaxWorkers bounds an explicit uvicorn worker count.
 	MaxWorkers = 64
 )
 
 // EngineMajorVersions are the RDS for PostgreSQL major versions accepted for dbEngineVersion.
-var EngineMajorVersions = []string{"13", "14", "15", "16", "17"}
+var EngineMajorVersions = []string{"14", "15", "16", "17", "18"}
 
 // minMLflow is the oldest MLflow accepted: 3.5.0 added --allowed-hosts, which the launch uses.
 var minMLflow = [3]int{3, 5, 0}
@@ -143,9 +152,82 @@ func (e *Error) Error() string {
 // Pulumi engine passes config to the program (arrays and objects as JSON text).
 type Getter func(key string) (string, bool)
 
-// Load reads and validates the configuration of the running stack. It fails with *Error.
+// Load reads and validates the configuration of the running stack, and rejects keys of this
+// program's namespace it does not know (a typo such as "dbMultiAZ" would otherwise be ignored
+// silently: the Pulumi CLI checks only declared keys). The key list comes from the engine's
+// PULUMI_CONFIG environment variable (a JSON object). It fails with *Error.
 func Load(ctx *pulumi.Context) (*Config, error) {
-	return Parse(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+	c, err := Parse(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+	var keys map[string]json.RawMessage
+	if raw := os.Getenv(pulumi.EnvConfig); raw != "" {
+		if jerr := json.Unmarshal([]byte(raw), &keys); jerr != nil {
+			return nil, fmt.Errorf("read %s: %w", pulumi.EnvConfig, jerr)
+		}
+	}
+	unknown := UnknownKeys(slices.Collect(maps.Keys(keys)))
+	if len(unknown) == 0 {
+		return c, err
+	}
+	cerr := &Error{}
+	if err != nil && !errors.As(err, &cerr) {
+		return nil, err
+	}
+	cerr.Problems = append(cerr.Problems, unknown...)
+	return nil, cerr
+}
+
+// UnknownKeys returns a Problem for every key of this program's namespace ("mlflow-aws:...")
+// that Pulumi.yaml does not declare, suggesting the closest known key. Keys of other
+// namespaces (aws:, pulumi:) are not this program's to judge.
+func UnknownKeys(keys []string) []Problem {
+	var out []Problem
+	slices.Sort(keys)
+	for _, k := range keys {
+		name, ok := strings.CutPrefix(k, Namespace+":")
+		if !ok || slices.Contains(Keys, name) {
+			continue
+		}
+		msg := "is not a configuration key of this program"
+		if guess := closestKey(name); guess != "" {
+			msg += fmt.Sprintf("; did you mean %s?", qualify(guess))
+		} else {
+			msg += "; known keys: " + strings.Join(Keys, ", ")
+		}
+		out = append(out, Problem{Key: k, Message: msg})
+	}
+	return out
+}
+
+// closestKey returns the known key within edit distance 3 of name (case-insensitive), or "".
+func closestKey(name string) string {
+	best, bestDist := "", 4
+	for _, k := range Keys {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 type parser struct {
@@ -222,13 +304,13 @@ func (p *parser) list(key string) []string {
 }
 
 var (
-	releasePattern      = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
-	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-flex)?\.[a-z0-9]+$`)
+	releasePattern      = regexp.MustCompile(`^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$`)
+	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)?\.[a-z0-9]+$`)
 	dbClassPattern      = regexp.MustCompile(`^db\.[a-z][a-z0-9]*\.[a-z0-9]+$`)
 	amiIDPattern        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	vpcIDPattern        = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	regionPattern       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	regionPattern       = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
 	keyPairNamePattern  = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 )
 
@@ -238,6 +320,9 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	p := &parser{get: get}
 	c := &Config{Project: project, Stack: stack}
 
+	if len(stack) > MaxStackNameLen {
+		p.fail("stack name", "%q has %d characters; at most %d, so the IAM role name derived from it fits IAM's 64", stack, len(stack), MaxStackNameLen)
+	}
 	c.Region, _ = p.get(KeyRegion)
 	if c.Region == "" {
 		p.fail(KeyRegion, "is not set; set it with `pulumi config set aws:region <region>`, e.g. us-east-1")
@@ -279,6 +364,9 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 		p.fail(qualify(KeySSHKeyName), "%q is not an EC2 key pair name (1-255 printable ASCII characters)", c.SSHKeyName)
 	}
 	c.SSHCidrs = p.cidrs(KeySSHCidrs, c.ProtectData, c.AllowPublicAccess)
+	if n := len(c.AllowedCidrs) + len(c.SSHCidrs); n > MaxIngressCidrs {
+		p.fail(qualify(KeyAllowedCidrs), "with %s lists %d CIDR blocks; at most %d fit the security group (aggregate them)", qualify(KeySSHCidrs), n, MaxIngressCidrs)
+	}
 	if len(c.SSHCidrs) > 0 && c.SSHKeyName == "" {
 		p.fail(qualify(KeySSHCidrs), "is set but %s is empty; SSH is opened only with a key pair (or leave sshCidrs empty and use SSM Session Manager)", qualify(KeySSHKeyName))
 	}
@@ -300,14 +388,20 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	}
 	before := len(p.problems)
 	c.DBAllocatedStorageGiB = p.integer(KeyDBAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
-	c.DBMaxAllocatedStorageGiB = p.integer(KeyDBMaxAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
-	// Compared only when both are valid, so one bad value gives one problem.
-	if len(p.problems) == before && c.DBMaxAllocatedStorageGiB < c.DBAllocatedStorageGiB {
-		p.fail(qualify(KeyDBMaxAllocatedStorageGb), "%d is below %s (%d); the autoscaling maximum must be at least the allocated storage",
-			c.DBMaxAllocatedStorageGiB, qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB)
+	c.DBMaxAllocatedStorageGiB = p.integer(KeyDBMaxAllocatedStorageGb, 0, MaxAllocatedStorageGiB)
+	// Compared only when both are valid, so one bad value gives one problem. RDS wants the
+	// autoscaling ceiling at least 10 % above the allocated storage; 0 turns autoscaling off.
+	if floor := MinAutoscalingCeilingGiB(c.DBAllocatedStorageGiB); len(p.problems) == before &&
+		c.DBMaxAllocatedStorageGiB != 0 && c.DBMaxAllocatedStorageGiB < floor {
+		p.fail(qualify(KeyDBMaxAllocatedStorageGb), "%d is too low for %s %d; allowed: 0 (no storage autoscaling) or %d to %d (RDS needs the ceiling at least 10%% above the allocated storage)",
+			c.DBMaxAllocatedStorageGiB, qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB, floor, MaxAllocatedStorageGiB)
 	}
 	c.DBMultiAZ = p.boolean(KeyDBMultiAz)
 	c.DBBackupRetentionDays = p.integer(KeyDBBackupRetentionDays, 0, MaxBackupRetentionDays)
+	if c.ProtectData && c.DBBackupRetentionDays < MinProtectedBackupDays && len(p.problems) == before {
+		p.fail(qualify(KeyDBBackupRetentionDays), "%d is too few for a stack with %s: true; allowed: %d to %d",
+			c.DBBackupRetentionDays, qualify(KeyProtectData), MinProtectedBackupDays, MaxBackupRetentionDays)
+	}
 
 	c.DBInstanceIdentifier = p.str(KeyDBInstanceIdentifier)
 	if c.DBInstanceIdentifier == "" {
@@ -340,30 +434,73 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	return c, nil
 }
 
-// cidrs parses a list of canonical IPv4/IPv6 CIDR blocks. An "anywhere" block (0.0.0.0/0,
-// ::/0) in a stack with protectData needs allowPublicAccess: true.
+// MaxIngressCidrs bounds allowedCidrs plus sshCidrs: one security group rule each, and a
+// security group holds 60 inbound rules by default (Amazon VPC quotas).
+const MaxIngressCidrs = 50
+
+// internetWideBits: an IPv4 block shorter than /8 (more than 16.7 million addresses) counts as
+// "the internet" for the acknowledgement rule, so 0.0.0.0/1 + 128.0.0.0/1 cannot slip by.
+const internetWideBits = 8
+
+// cidrs parses a list of canonical IPv4 CIDR blocks (the tracking server has no IPv6 address).
+// An internet-wide block (shorter than /8, e.g. 0.0.0.0/0) in a stack with protectData needs
+// allowPublicAccess: true.
 func (p *parser) cidrs(key string, protect, allowPublic bool) []string {
 	list := p.list(key)
-	seen := map[string]bool{}
+	seen := map[netip.Prefix]bool{}
 	for _, s := range list {
 		prefix, err := netip.ParsePrefix(s)
 		switch {
 		case err != nil:
-			p.fail(qualify(key), "%q is not a CIDR block like 203.0.113.0/24 or 2001:db8::/48", s)
+			p.fail(qualify(key), "%q is not a CIDR block like 203.0.113.0/24", s)
+			continue
+		case !prefix.Addr().Is4():
+			p.fail(qualify(key), "%q is IPv6; the tracking server has only an IPv4 address, so use IPv4 blocks like 203.0.113.0/24", s)
 			continue
 		case prefix.Masked() != prefix:
 			p.fail(qualify(key), "%q has host bits set; did you mean %s?", s, prefix.Masked())
 			continue
-		case seen[s]:
+		case seen[prefix]:
 			p.fail(qualify(key), "%q is listed twice", s)
 		}
-		seen[s] = true
-		if prefix.Bits() == 0 && protect && !allowPublic {
-			p.fail(qualify(key), "%q opens the port to the whole internet in a stack with %s: true; narrow it, or set %s: true to acknowledge",
-				s, qualify(KeyProtectData), qualify(KeyAllowPublicAccess))
+		seen[prefix] = true
+		if prefix.Bits() < internetWideBits && protect && !allowPublic {
+			p.fail(qualify(key), "%q opens the port to the whole internet in a stack with %s: true; narrow it (at least /%d), or set %s: true to acknowledge",
+				s, qualify(KeyProtectData), internetWideBits, qualify(KeyAllowPublicAccess))
 		}
 	}
 	return list
+}
+
+// privateRanges are the RFC 1918 and RFC 6598 (shared address space) IPv4 ranges.
+var privateRanges = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"),
+}
+
+// AllPrivate reports whether cidrs is non-empty and every block lies in a private range
+// (RFC 1918, RFC 6598): clients from such networks reach the server by its private IP (VPN,
+// peering, Direct Connect), not by its Elastic IP.
+func AllPrivate(cidrs []string) bool {
+	if len(cidrs) == 0 {
+		return false
+	}
+	for _, s := range cidrs {
+		prefix, err := netip.ParsePrefix(s)
+		if err != nil {
+			return false
+		}
+		inside := false
+		for _, r := range privateRanges {
+			if r.Bits() <= prefix.Bits() && r.Contains(prefix.Addr()) {
+				inside = true
+			}
+		}
+		if !inside {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *parser) subnets(c *Config) {
@@ -397,6 +534,10 @@ func versionLess(parts []string, min [3]int) bool {
 	}
 	return false
 }
+
+// MinAutoscalingCeilingGiB is the lowest dbMaxAllocatedStorageGb RDS accepts for an allocated
+// size: 10 % above it, rounded up.
+func MinAutoscalingCeilingGiB(allocatedGiB int) int { return (allocatedGiB*11 + 9) / 10 }
 
 // ParameterGroupFamily is the RDS DB parameter group family of the configured engine, e.g.
 // "postgres17".

@@ -62,12 +62,14 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		want   string            // part of the message
 	}{
 		{"aws:region", []string{"", "US East 1", "useast1"}, nil, "region"},
-		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0"}, nil, "release"},
+		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0", "99999999999999999999.0.0", "3.17.12345"}, nil, "release"},
 		{"mlflow-aws:mlflowVersion", []string{"2.22.0", "3.4.9"}, nil, "3.5.0"},
 		{"mlflow-aws:instanceType", []string{"", "t3", "T3.MICRO", "t3.micro;rm", "db.t3.micro.x", "t3 .micro"}, nil, "instance type"},
 		{"mlflow-aws:amiId", []string{"ami-123", "AMI-0123456789abcdef0", "ami-0123456789abcdefg", "resolve:ssm:/x"}, nil, "AMI id"},
 		{"mlflow-aws:allowedCidrs", []string{`["10.0.0.1"]`, `["300.0.0.0/8"]`, `["10.0.0.0/33"]`, `"10.0.0.0/8"`, `[1]`, `["10.0.0.0/8","10.0.0.0/8"]`, `["10.0.0.1/8"]`}, nil, ""},
-		{"mlflow-aws:allowedCidrs", []string{`["0.0.0.0/0"]`, `["::/0"]`}, nil, "allowPublicAccess"},
+		{"mlflow-aws:allowedCidrs", []string{`["0.0.0.0/0"]`, `["0.0.0.0/1"]`, `["128.0.0.0/1","10.0.0.0/8"]`, `["64.0.0.0/2"]`}, nil, "allowPublicAccess"},
+		{"mlflow-aws:allowedCidrs", []string{`["::/0"]`, `["2001:db8::/48"]`}, nil, "IPv6"},
+		{"mlflow-aws:allowedCidrs", []string{manyCidrs(51)}, nil, "at most 50"},
 		{"mlflow-aws:allowedHosts", []string{`["*.example.com"]`, `["https://mlflow.example.com"]`, `["host:99999"]`, `["[::1]:5000"]`, `["a b"]`}, nil, "DNS name"},
 		{"mlflow-aws:allowedHosts", []string{`"mlflow.example.com"`, `{}`}, nil, "list of strings"},
 		{"mlflow-aws:allowPublicAccess", []string{"yes", "1", ""}, nil, "boolean"},
@@ -80,13 +82,15 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:subnetIds", []string{`["subnet-0123456789abcdef0","subnet-1"]`}, map[string]string{"mlflow-aws:vpcId": "vpc-0123456789abcdef0"}, "subnet id"},
 		{"mlflow-aws:subnetIds", []string{`{"a":1}`}, nil, "list"},
 		{"mlflow-aws:dbInstanceClass", []string{"", "t3.micro", "db.t3", "db..micro", "DB.T3.MICRO"}, nil, "DB instance class"},
-		{"mlflow-aws:dbEngineVersion", []string{"", "12", "18.1", "17.2", "latest", "9.6"}, nil, "allowed: 13, 14, 15, 16, 17"},
+		{"mlflow-aws:dbEngineVersion", []string{"", "12", "13", "19", "18.1", "17.2", "latest", "9.6"}, nil, "allowed: 14, 15, 16, 17, 18"},
 		{"mlflow-aws:dbAllocatedStorageGb", []string{"19", "0", "-5", "65537"}, map[string]string{"mlflow-aws:dbMaxAllocatedStorageGb": "65536"}, "allowed: 20 to 65536"},
 		{"mlflow-aws:dbAllocatedStorageGb", []string{"twenty", "20.5", ""}, nil, "not an integer"},
-		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"19", "70000"}, nil, "allowed: 20 to 65536"},
-		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"50"}, map[string]string{"mlflow-aws:dbAllocatedStorageGb": "60"}, "at least the allocated storage"},
+		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"-1", "70000"}, nil, "allowed: 0 to 65536"},
+		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"19", "21"}, nil, "allowed: 0 (no storage autoscaling) or 22 to 65536"},
+		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"50", "54"}, map[string]string{"mlflow-aws:dbAllocatedStorageGb": "50"}, "at least 10%"},
 		{"mlflow-aws:dbMultiAz", []string{"True ", "on", "2"}, nil, "boolean"},
 		{"mlflow-aws:dbBackupRetentionDays", []string{"-1", "36", "a week"}, nil, "0 to 35"},
+		{"mlflow-aws:dbBackupRetentionDays", []string{"0", "6"}, nil, "allowed: 7 to 35"},
 		{"mlflow-aws:dbInstanceIdentifier", []string{"mlflow_db", "1mlflow", "ml--flow", "mlflow-", strings.Repeat("a", 58), "ml flow"}, nil, ""},
 		{"mlflow-aws:artifactBucketName", []string{"My-Bucket", "ab", "bucket_name", "-bucket", "bucket-", "a.b.c", "192.168.1.1", "xn--bucket", "sthree-bucket", "bucket-s3alias", strings.Repeat("b", 64)}, nil, ""},
 		{"mlflow-aws:artifactAccess", []string{"", "proxy", "s3", "PROXIED"}, nil, `allowed: "proxied"`},
@@ -120,6 +124,76 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 	}
 }
 
+func manyCidrs(n int) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"198.51.100.%d/32"`, i)
+	}
+	return b.String() + "]"
+}
+
+// TestLegitimateValuesAccepted: values a user may rightly set are not rejected.
+func TestLegitimateValuesAccepted(t *testing.T) {
+	for key, values := range map[string][]string{
+		"mlflow-aws:instanceType":            {"t4g.small", "m7i-flex.large", "u-6tb1.metal", "c7gn.16xlarge"},
+		"aws:region":                         {"eu-west-1", "us-gov-west-1", "ap-southeast-5", "eusc-de-east-1", "cn-north-1"},
+		"mlflow-aws:dbEngineVersion":         {"14", "18"},
+		"mlflow-aws:dbMaxAllocatedStorageGb": {"0", "22", "65536"},
+		"mlflow-aws:allowedCidrs":            {`["10.0.0.0/8","203.0.113.7/32"]`, manyCidrs(50)},
+		"mlflow-aws:mlflowVersion":           {"3.5.0", "3.17.0", "4.0.0", "10.12.1"},
+	} {
+		for _, v := range values {
+			cfg := valid()
+			cfg[key] = v
+			if _, err := parse(cfg); err != nil {
+				t.Errorf("%s=%s rejected: %v", key, v, err)
+			}
+		}
+	}
+	cfg := valid()
+	cfg["mlflow-aws:protectData"] = "false"
+	cfg["mlflow-aws:dbBackupRetentionDays"] = "0"
+	if _, err := parse(cfg); err != nil {
+		t.Errorf("no backups in an unprotected stack rejected: %v", err)
+	}
+}
+
+// TestStackNameLength: a stack name too long for the IAM role name is refused up front.
+func TestStackNameLength(t *testing.T) {
+	get := func(k string) (string, bool) { v, ok := valid()[k]; return v, ok }
+	if _, err := Parse("mlflow-aws", strings.Repeat("s", MaxStackNameLen), get); err != nil {
+		t.Errorf("stack name of %d characters rejected: %v", MaxStackNameLen, err)
+	}
+	_, err := Parse("mlflow-aws", strings.Repeat("s", MaxStackNameLen+1), get)
+	if err == nil || !strings.Contains(err.Error(), "stack name") {
+		t.Errorf("stack name of %d characters: want an error naming the stack name, got %v", MaxStackNameLen+1, err)
+	}
+}
+
+// TestUnknownKeysAreNamedWithASuggestion: typos in this program's namespace are problems.
+func TestUnknownKeysAreNamedWithASuggestion(t *testing.T) {
+	got := UnknownKeys([]string{"mlflow-aws:dbMultiAZ", "mlflow-aws:instancetype", "mlflow-aws:dbBackupRetentionDay",
+		"mlflow-aws:totallyNew", "aws:region", "aws:whatever", "mlflow-aws:workers"})
+	want := map[string]string{
+		"mlflow-aws:dbBackupRetentionDay": "did you mean mlflow-aws:dbBackupRetentionDays?",
+		"mlflow-aws:dbMultiAZ":            "did you mean mlflow-aws:dbMultiAz?",
+		"mlflow-aws:instancetype":         "did you mean mlflow-aws:instanceType?",
+		"mlflow-aws:totallyNew":           "known keys: mlflowVersion",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d problems, want %d: %v", len(got), len(want), got)
+	}
+	for _, p := range got {
+		if !strings.Contains(p.Message, want[p.Key]) {
+			t.Errorf("%s: message %q does not say %q", p.Key, p.Message, want[p.Key])
+		}
+	}
+}
+
 // TestPublicCidrNeedsAcknowledgementOnlyWhenProtected: 0.0.0.0/0 is fine in an unprotected
 // stack, and in a protected one with allowPublicAccess.
 func TestPublicCidrNeedsAcknowledgementOnlyWhenProtected(t *testing.T) {
@@ -128,7 +202,7 @@ func TestPublicCidrNeedsAcknowledgementOnlyWhenProtected(t *testing.T) {
 		{"mlflow-aws:allowPublicAccess": "true"},
 	} {
 		cfg := valid()
-		cfg["mlflow-aws:allowedCidrs"] = `["0.0.0.0/0","::/0"]`
+		cfg["mlflow-aws:allowedCidrs"] = `["0.0.0.0/0","0.0.0.0/1"]`
 		for k, v := range over {
 			cfg[k] = v
 		}
