@@ -32,7 +32,6 @@ package components
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,7 +40,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -146,28 +144,6 @@ func (d *motoDriver) call(t *testing.T, creds motoCreds, service, op string, par
 	return motoReply{}
 }
 
-// motoLogBuffer collects a child's output while the child runs.
-type motoLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *motoLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *motoLogBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
-}
-
 // startMotoServer starts moto_server on a free port with IAM enforcement after
 // motoSetupCalls requests, waits until the port answers and stops it (whole process group) in
 // t.Cleanup. It returns the endpoint URL.
@@ -208,7 +184,7 @@ func startMotoDriver(t *testing.T, endpoint string) *motoDriver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &motoLogBuffer{}
+	stderr := &testenv.LogBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s %s: %v", py, script, err)
@@ -223,8 +199,8 @@ func startMotoDriver(t *testing.T, endpoint string) *motoDriver {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		if t.Failed() && stderr.tail(1) != "" {
-			t.Logf("moto driver stderr (tail):\n%s", stderr.tail(4000))
+		if t.Failed() && stderr.Tail(1) != "" {
+			t.Logf("moto driver stderr (tail):\n%s", stderr.Tail(4000))
 		}
 	})
 	return &motoDriver{stdin: stdin, dec: json.NewDecoder(bufio.NewReader(stdout))}

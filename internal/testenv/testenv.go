@@ -73,19 +73,20 @@ func WaitForPort(t testing.TB, port int, timeout time.Duration, what string, exi
 // MotoInstall is what to do when moto_server is missing.
 const MotoInstall = "moto (moto_server) ships with the machine image and cannot be installed from any registry here"
 
-// logBuffer collects a child's output while it runs.
-type logBuffer struct {
+// LogBuffer collects a child process's output while it runs; safe for concurrent writes.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) tail(n int) string {
+// Tail returns the last n bytes written, prefixed with "..." when cut.
+func (b *LogBuffer) Tail(n int) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.buf.String()
@@ -107,7 +108,7 @@ func StartMoto(t testing.TB, env ...string) string {
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logs := &logBuffer{}
+	logs := &LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -123,7 +124,7 @@ func StartMoto(t testing.TB, env ...string) string {
 			<-exited
 		}
 		if t.Failed() {
-			t.Logf("moto_server output (tail):\n%s", logs.tail(4000))
+			t.Logf("moto_server output (tail):\n%s", logs.Tail(4000))
 		}
 	})
 	WaitForPort(t, port, 30*time.Second, "moto_server", exited)
