@@ -12,8 +12,13 @@ import (
 // assignments (`set -a; . /etc/mlflow/mlflow.env`): no whitespace, quotes, backslash, '$',
 // backtick, '#', ';', '&', '|', '<', '>', '(', ')', '*', '[', '~', '!', braces or control characters.
 // '?' and '=' are safe because bash performs neither pathname expansion nor word splitting on
-// assignment values, and systemd splits a line only at its first '='.
-const EnvValuePunctuation = "-_.,:/@=?%+"
+// assignment values, and systemd splits a line only at its first '='. '&' (which separates the
+// query parameters of the backend store URI) would end a bash command, so EnvLine single-quotes
+// every value containing it: both systemd.exec(5) and bash take a single-quoted value verbatim.
+const EnvValuePunctuation = "-_.,:/@=?%+&"
+
+// envQuotedPunctuation are the EnvValuePunctuation characters EnvLine single-quotes a value for.
+const envQuotedPunctuation = "&"
 
 var envKeyRe = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
@@ -30,14 +35,18 @@ func CheckEnvValue(value string) error {
 	return nil
 }
 
-// EnvLine returns "KEY=value\n" for EnvFilePath, or an error when key is not an upper-case
-// shell identifier ([A-Z_][A-Z0-9_]*) or value fails CheckEnvValue. The error names the key.
+// EnvLine returns "KEY=value\n" for EnvFilePath ("KEY='value'\n" when value contains '&'), or an
+// error when key is not an upper-case shell identifier ([A-Z_][A-Z0-9_]*) or value fails
+// CheckEnvValue. The error names the key.
 func EnvLine(key, value string) (string, error) {
 	if !envKeyRe.MatchString(key) {
 		return "", fmt.Errorf("environment key %q is not an upper-case identifier like MLFLOW_PORT", key)
 	}
 	if err := CheckEnvValue(value); err != nil {
 		return "", fmt.Errorf("%s value %q %w", key, value, err)
+	}
+	if strings.ContainsAny(value, envQuotedPunctuation) {
+		return key + "='" + value + "'\n", nil
 	}
 	return key + "=" + value + "\n", nil
 }

@@ -66,7 +66,7 @@ func FuzzRender(f *testing.F) {
 		env := map[string]string{}
 		for _, line := range strings.Split(files[EnvFilePath], "\n") {
 			if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-				env[k] = v
+				env[k] = unquoteEnvValue(v)
 			}
 		}
 		want := map[string]string{
@@ -88,6 +88,9 @@ func FuzzRender(f *testing.F) {
 		if !strings.Contains(files[BootstrapPath], "'mlflow[auth]=="+version+"'") {
 			t.Fatalf("bootstrap does not pin mlflow[auth]==%s", version)
 		}
+		if !strings.Contains(files[BootstrapPath], "readonly ca_bundle_url='"+RDSCABundleURL(region)+"'\n") {
+			t.Fatalf("bootstrap does not download the RDS CA bundle %s of region %q", RDSCABundleURL(region), region)
+		}
 		if fuzzing() {
 			return
 		}
@@ -105,7 +108,8 @@ func FuzzRender(f *testing.F) {
 }
 
 // FuzzBackendStoreURI: for any user, host, port and database Validate accepts, the URI parses
-// back to exactly those parts, carries sslmode=require and never a password.
+// back to exactly those parts, carries sslmode=verify-full and sslrootcert=RDSCABundlePath and
+// never a password.
 func FuzzBackendStoreURI(f *testing.F) {
 	f.Add("mlflow", "db.example.com", 5432, "mlflow_data")
 	f.Add("mlflow_admin", "10.0.0.5", 6543, "tracking")
@@ -125,7 +129,8 @@ func FuzzBackendStoreURI(f *testing.F) {
 			t.Fatalf("%q carries a password", raw)
 		}
 		if u.Scheme != "postgresql" || u.User.Username() != user || u.Hostname() != host ||
-			u.Port() != strconv.Itoa(port) || strings.TrimPrefix(u.Path, "/") != db || u.Query().Get("sslmode") != "require" {
+			u.Port() != strconv.Itoa(port) || strings.TrimPrefix(u.Path, "/") != db || u.Query().Get("sslmode") != "verify-full" ||
+			u.Query().Get("sslrootcert") != RDSCABundlePath || len(u.Query()) != 2 {
 			t.Fatalf("%q does not round-trip user %q host %q port %d db %q", raw, user, host, port, db)
 		}
 	})

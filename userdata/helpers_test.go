@@ -148,7 +148,8 @@ func mustFile(t *testing.T, d document, files map[string]writtenFile, path strin
 }
 
 // parseEnvFile reads KEY=value lines the way systemd's EnvironmentFile= does for the values
-// Render allows (unquoted, no escapes); comments and blank lines are skipped.
+// Render allows (no escapes; unquoted, or single-quoted when they contain '&'); comments and
+// blank lines are skipped.
 func parseEnvFile(t *testing.T, content string) map[string]string {
 	t.Helper()
 	env := map[string]string{}
@@ -160,9 +161,18 @@ func parseEnvFile(t *testing.T, content string) map[string]string {
 		if !ok {
 			t.Fatalf("env file line %q has no '='", line)
 		}
-		env[k] = v
+		env[k] = unquoteEnvValue(v)
 	}
 	return env
+}
+
+// unquoteEnvValue strips the single quotes EnvLine puts around a value containing '&'
+// (systemd.exec(5): a '-quoted value is taken verbatim).
+func unquoteEnvValue(v string) string {
+	if len(v) >= 2 && strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // requireTool returns the path of an external tool or FAILS (never skips) naming the Debian

@@ -163,8 +163,13 @@ type bootRun struct {
 	memKiB   int    // MemTotal in the fake meminfo
 	cpus     int    // nproc (via OMP_NUM_THREADS, which GNU nproc honours)
 	imdsURL  string // MLFLOW_IMDS_URL: required, an http://127.0.0.1 URL (an imdsStub or closedLoopbackURL)
+	noBundle bool   // MLFLOW_RDS_CA_BUNDLE names a missing file (else a PEM in the scratch root)
 	override map[string]string
 }
+
+// EnvRDSCABundle is the launcher's test-only override of the RDS CA bundle path (default
+// RDSCABundlePath). Every simulated boot sets it to a file in its scratch root.
+const EnvRDSCABundle = "MLFLOW_RDS_CA_BUNDLE"
 
 type bootResult struct {
 	root, stdout, stderr string
@@ -195,6 +200,10 @@ func simulateBoot(t *testing.T, endpoint string, env map[string]string, launcher
 	helperPath := write("mlflow-db-state", helper, 0o755)
 	meminfo := write("meminfo", fmt.Sprintf("MemTotal:       %d kB\nMemFree:         123456 kB\nMemAvailable:    234567 kB\n", r.memKiB), 0o644)
 	stateFile := write("db-state", r.dbState+"\n", 0o644)
+	bundle := filepath.Join(root, "rds-ca-bundle.pem")
+	if !r.noBundle {
+		write("rds-ca-bundle.pem", "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n", 0o644)
+	}
 	write("venv/bin/python", fmt.Sprintf(`#!/bin/bash
 set -euo pipefail
 umask 077
@@ -222,7 +231,7 @@ env > %[1]q/mlflow.$n.env
 	}
 	procEnv = append(procEnv, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helperPath, "MLFLOW_MEMINFO="+meminfo,
 		"MLFLOW_DB_WAIT_ATTEMPTS=3", "MLFLOW_DB_WAIT_SECONDS=0", "OMP_NUM_THREADS="+strconv.Itoa(r.cpus), "LC_ALL=C",
-		EnvIMDSURL+"="+r.imdsURL)
+		EnvIMDSURL+"="+r.imdsURL, EnvRDSCABundle+"="+bundle)
 	for k, v := range r.override {
 		procEnv = append(procEnv, k+"="+v)
 	}
@@ -455,6 +464,19 @@ func TestLauncherBootSimulation(t *testing.T) {
 			t.Errorf("launcher stderr does not say the database was not reachable:\n%s", res.stderr)
 		}
 		assertPasswordContained(t, "unreachable", password, res)
+	})
+	t.Run("missing RDS CA bundle exits non-zero", func(t *testing.T) {
+		t.Parallel()
+		res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: "empty", memKiB: 1 << 20, cpus: 1,
+			imdsURL: closedLoopbackURL(t), noBundle: true})
+		if res.err == nil || len(res.mlflowArgv) != 0 || len(res.pythonArgv) != 0 {
+			t.Errorf("launcher err=%v, mlflow calls %q, helper calls %q; want exit 1 before anything runs", res.err, res.mlflowArgv, res.pythonArgv)
+		}
+		want := "mlflow-launch: RDS CA bundle " + filepath.Join(res.root, "rds-ca-bundle.pem") + " is missing"
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("launcher stderr does not say %q:\n%s", want, res.stderr)
+		}
+		assertPasswordContained(t, "missing RDS CA bundle", password, res)
 	})
 	t.Run("missing SSM parameter exits non-zero", func(t *testing.T) {
 		t.Parallel()

@@ -52,4 +52,11 @@ type Params struct {
 	Workers int
 	// Port is the port MLflow listens on, 5000.
 	Port int
+	// RDSCABundleURL is the HTTPS URL of the Amazon RDS certificate bundle the bootstrap downloads
+	// to RDSCABundlePath, against which libpq verifies the RDS server certificate
+	// (sslmode=verify-full). See the Amazon RDS User Guide, "Using SSL/TLS to encrypt a
+	// connection to a DB instance or cluster", section "Certificate bundles by AWS Region". It
+	// must be https, on a host ending in .amazonaws.com or .amazonaws.com.cn, with a path ending
+	// in .pem. Empty means RDSCABundleURL(Region) (Render fills it in; Validate accepts it).
+	RDSCABundleURL string
 }

@@ -29,6 +29,10 @@ const (
 	UnitPath = "/etc/systemd/system/" + UnitName
 	// StateDir is the service's StateDirectory= and WorkingDirectory= (and the user's home).
 	StateDir = "/var/lib/mlflow"
+	// RDSCABundlePath is the Amazon RDS CA bundle (PEM, root:root 0644) the bootstrap downloads
+	// from Params.RDSCABundleURL; BackendStoreURI names it as sslrootcert, and the launcher
+	// refuses to start without it.
+	RDSCABundlePath = "/etc/mlflow/rds-ca-bundle.pem"
 	// SwapFilePath is the 1 GiB swap file created on instances with at most ~1 GiB of memory.
 	SwapFilePath = "/swapfile"
 )

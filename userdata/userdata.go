@@ -52,22 +52,62 @@ var (
 	ssmNameRe  = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
 	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	s3PrefixRe = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
+	pemPathRe  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*\.pem$`)
 )
 
 // BackendStoreURI returns the SQLAlchemy URI of the backend store,
-// postgresql://<DatabaseUser>@<BackendStoreHost>:<BackendStorePort>/<DatabaseName>?sslmode=require,
-// built with net/url (user and database percent-encoded). It carries no password: libpq reads
-// it from PGPASSWORD, which the launcher sets from SSM. sslmode=require matches the RDS
-// parameter rds.force_ssl=1. It does not validate p; Render does.
+//
+//	postgresql://<DatabaseUser>@<BackendStoreHost>:<BackendStorePort>/<DatabaseName>?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem
+//
+// that is BackendStoreURIWithRootCert(p, RDSCABundlePath). It carries no password: libpq reads
+// it from PGPASSWORD, which the launcher sets from SSM. It does not validate p; Render does.
 func BackendStoreURI(p Params) string {
+	return BackendStoreURIWithRootCert(p, RDSCABundlePath)
+}
+
+// BackendStoreURIWithRootCert is BackendStoreURI with rootCert as the CA file libpq verifies the
+// server certificate against; it exists so tests can point sslrootcert at a test CA, and the
+// program always uses BackendStoreURI. The URI is built with net/url (user and database
+// percent-encoded, rootCert query-escaped except '/'), no password. sslmode=verify-full (the RDS
+// parameter rds.force_ssl=1 makes TLS mandatory) checks that the certificate chains to rootCert
+// and names the host, so an active man-in-the-middle cannot read the password.
+func BackendStoreURIWithRootCert(p Params, rootCert string) string {
 	u := url.URL{
-		Scheme:   "postgresql",
-		User:     url.User(p.DatabaseUser),
-		Host:     net.JoinHostPort(p.BackendStoreHost, strconv.Itoa(p.BackendStorePort)),
-		Path:     "/" + p.DatabaseName,
-		RawQuery: url.Values{"sslmode": {"require"}}.Encode(),
+		Scheme: "postgresql",
+		User:   url.User(p.DatabaseUser),
+		Host:   net.JoinHostPort(p.BackendStoreHost, strconv.Itoa(p.BackendStorePort)),
+		Path:   "/" + p.DatabaseName,
+		// '/' is legal in a query (RFC 3986 3.4); keeping it readable also keeps '%' (which
+		// MLflow's alembic config would have to escape) out of the URI.
+		RawQuery: "sslmode=verify-full&sslrootcert=" + strings.ReplaceAll(url.QueryEscape(rootCert), "%2F", "/"),
 	}
 	return u.String()
+}
+
+// The Amazon RDS global certificate bundles (every RDS CA of one AWS partition), from the Amazon
+// RDS User Guide, "Certificate bundles by AWS Region" (docs.aws.amazon.com for the commercial and
+// GovCloud partitions, docs.amazonaws.cn for China).
+const (
+	RDSCABundleURLCommercial = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+	RDSCABundleURLGovCloud   = "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem"
+	RDSCABundleURLChina      = "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem"
+)
+
+// RDSCABundleURL returns the Amazon RDS global certificate bundle of region's partition:
+// RDSCABundleURLGovCloud for us-gov-*, RDSCABundleURLChina for cn-*, else
+// RDSCABundleURLCommercial. A global bundle (rather than the region-specific
+// <region>/<region>-bundle.pem) holds the root and intermediate CAs of every region of the
+// partition, so one URL per partition serves whichever RDS CA (rds-ca-rsa2048-g1,
+// rds-ca-rsa4096-g1, rds-ca-ecc384-g1) the DB instance uses. Other partitions (e.g. us-iso-*)
+// are not covered: set Params.RDSCABundleURL for them.
+func RDSCABundleURL(region string) string {
+	switch {
+	case strings.HasPrefix(region, "us-gov-"):
+		return RDSCABundleURLGovCloud
+	case strings.HasPrefix(region, "cn-"):
+		return RDSCABundleURLChina
+	}
+	return RDSCABundleURLCommercial
 }
 
 // Validate returns nil when p can be rendered, else every problem joined with errors.Join, one
@@ -125,6 +165,11 @@ func Validate(p Params) error {
 	if p.Port < minPort || p.Port > maxPort {
 		add("Port", strconv.Itoa(p.Port), fmt.Sprintf("is not a TCP port in %d..%d (the unprivileged %s user cannot bind lower ports)", minPort, maxPort, ServiceUser))
 	}
+	if p.RDSCABundleURL != "" { // empty: Render uses RDSCABundleURL(p.Region)
+		if problem := caBundleURLProblem(p.RDSCABundleURL); problem != "" {
+			add("RDSCABundleURL", p.RDSCABundleURL, problem)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -143,6 +188,25 @@ func isHostName(h string) bool {
 		return ip != nil && ip.To4() != nil
 	}
 	return true
+}
+
+// caBundleURLProblem accepts https://<host>/<path>.pem, host a DNS name ending in .amazonaws.com
+// or .amazonaws.com.cn, path letters, digits and . _ - / (no "..", "//", port, user, query or
+// fragment): the bootstrap puts it in single quotes and hands it to curl.
+func caBundleURLProblem(s string) string {
+	const want = "is not an https URL of an Amazon RDS certificate bundle like " + RDSCABundleURLCommercial
+	u, err := url.Parse(s)
+	if err != nil || len(s) > 1024 || u.Scheme != "https" || s != "https://"+u.Host+u.Path {
+		return want
+	}
+	if h := strings.ToLower(u.Host); !isHostName(u.Host) || net.ParseIP(u.Host) != nil ||
+		!(strings.HasSuffix(h, ".amazonaws.com") || strings.HasSuffix(h, ".amazonaws.com.cn")) {
+		return want + " (host must end in .amazonaws.com or .amazonaws.com.cn)"
+	}
+	if !pemPathRe.MatchString(u.Path) || strings.Contains(u.Path, "//") || strings.Contains(u.Path, "..") {
+		return want + " (path must be letters, digits and . _ - / segments ending in .pem)"
+	}
+	return ""
 }
 
 func ssmNameProblem(n string) string {
@@ -232,6 +296,7 @@ type templateData struct {
 	VenvDir, Python312, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
 	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                         string
 	MLflowVersion, Psycopg2BinaryVersion, Boto3Version                              string
+	RDSCABundlePath, RDSCABundleURL                                                 string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -282,8 +347,12 @@ func execTemplate(name string, data templateData) (string, error) {
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
 // 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, all root:root) and runcmd
 // (a single list-form command running BootstrapPath). On invalid p it returns every problem at
-// once (see Validate). The document contains no secret.
+// once (see Validate). An empty p.RDSCABundleURL becomes RDSCABundleURL(p.Region). The
+// document contains no secret.
 func Render(p Params) (string, error) {
+	if p.RDSCABundleURL == "" {
+		p.RDSCABundleURL = RDSCABundleURL(p.Region)
+	}
 	if err := Validate(p); err != nil {
 		return "", err
 	}
@@ -296,6 +365,7 @@ func Render(p Params) (string, error) {
 		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, Psycopg2BinaryVersion: Psycopg2BinaryVersion, Boto3Version: Boto3Version,
+		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
 	}
 	files := []struct {
 		path, mode, tmpl string

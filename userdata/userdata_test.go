@@ -14,32 +14,73 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TestBackendStoreURIHasNoPasswordAndRequiresTLS protects case C2 (the password never meets a
-// URI) and the RDS rds.force_ssl=1 contract (sslmode=require).
-func TestBackendStoreURIHasNoPasswordAndRequiresTLS(t *testing.T) {
+// TestBackendStoreURIHasNoPasswordAndVerifiesTLS protects case C2 (the password never meets a
+// URI) and the TLS contract: sslmode=verify-full against the RDS CA bundle at RDSCABundlePath
+// (BackendStoreURI) or at the given file (BackendStoreURIWithRootCert).
+func TestBackendStoreURIHasNoPasswordAndVerifiesTLS(t *testing.T) {
 	for _, p := range []Params{devLikeParams(), everyOptionChangedParams()} {
-		s := BackendStoreURI(p)
-		u, err := url.Parse(s)
-		if err != nil {
-			t.Fatalf("BackendStoreURI = %q does not parse: %v", s, err)
+		for _, rootCert := range []string{RDSCABundlePath, "/tmp/Test CA/ca&x=1?.pem"} {
+			s := BackendStoreURIWithRootCert(p, rootCert)
+			if rootCert == RDSCABundlePath && s != BackendStoreURI(p) {
+				t.Errorf("BackendStoreURI = %q, want BackendStoreURIWithRootCert(p, RDSCABundlePath) = %q", BackendStoreURI(p), s)
+			}
+			u, err := url.Parse(s)
+			if err != nil {
+				t.Fatalf("BackendStoreURI = %q does not parse: %v", s, err)
+			}
+			if _, has := u.User.Password(); has {
+				t.Errorf("BackendStoreURI = %q carries a password", s)
+			}
+			if strings.Count(s, "@") != 1 || strings.Count(s, ":") != 2 {
+				t.Errorf("BackendStoreURI = %q: want exactly one user@ and the scheme and port colons only", s)
+			}
+			if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != rootCert || len(q) != 2 || len(q["sslrootcert"]) != 1 {
+				t.Errorf("BackendStoreURI = %q: query %v, want only sslmode=verify-full and sslrootcert=%s", s, q, rootCert)
+			}
+			if u.Scheme != "postgresql" || u.User.Username() != p.DatabaseUser || u.Hostname() != p.BackendStoreHost ||
+				u.Port() != fmt.Sprint(p.BackendStorePort) || u.Path != "/"+p.DatabaseName {
+				t.Errorf("BackendStoreURI = %q does not round-trip user/host/port/database of %+v", s, p)
+			}
 		}
-		if _, has := u.User.Password(); has {
-			t.Errorf("BackendStoreURI = %q carries a password", s)
-		}
-		if strings.Count(s, "@") != 1 || strings.Count(s, ":") != 2 {
-			t.Errorf("BackendStoreURI = %q: want exactly one user@ and the scheme and port colons only", s)
-		}
-		if got := u.Query().Get("sslmode"); got != "require" || len(u.Query()) != 1 {
-			t.Errorf("BackendStoreURI = %q: query %v, want only sslmode=require", s, u.Query())
-		}
-		want := fmt.Sprintf("postgresql://%s@%s:%d/%s?sslmode=require", p.DatabaseUser, p.BackendStoreHost, p.BackendStorePort, p.DatabaseName)
-		if s != want {
+		want := fmt.Sprintf("postgresql://%s@%s:%d/%s?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", p.DatabaseUser, p.BackendStoreHost, p.BackendStorePort, p.DatabaseName)
+		if s := BackendStoreURI(p); s != want {
 			t.Errorf("BackendStoreURI = %q, want %q", s, want)
 		}
-		if u.Scheme != "postgresql" || u.User.Username() != p.DatabaseUser || u.Hostname() != p.BackendStoreHost ||
-			u.Port() != fmt.Sprint(p.BackendStorePort) || u.Path != "/"+p.DatabaseName {
-			t.Errorf("BackendStoreURI = %q does not round-trip user/host/port/database of %+v", s, p)
+	}
+}
+
+// TestRDSCABundleURL: the documented global bundle of each partition, the default Render uses
+// when Params.RDSCABundleURL is empty, and an explicit URL reaching the bootstrap unchanged.
+func TestRDSCABundleURL(t *testing.T) {
+	for region, want := range map[string]string{
+		"us-east-1":      "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		"eu-west-1":      "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		"us-gov-west-1":  "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem",
+		"us-gov-east-1":  "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem",
+		"cn-north-1":     "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",
+		"cn-northwest-1": "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem",
+	} {
+		if got := RDSCABundleURL(region); got != want {
+			t.Errorf("RDSCABundleURL(%q) = %q, want %q", region, got, want)
 		}
+		p := devLikeParams()
+		p.Region = region
+		if err := Validate(Params{RDSCABundleURL: want}); err != nil && strings.Contains(err.Error(), "RDSCABundleURL") {
+			t.Errorf("Validate rejects the default bundle URL of %s: %v", region, err)
+		}
+		doc, err := Render(p)
+		if err != nil {
+			t.Fatalf("Render(region %s): %v", region, err)
+		}
+		if !strings.Contains(doc, "readonly ca_bundle_url='"+want+"'\n") {
+			t.Errorf("Render(region %s) with an empty RDSCABundleURL does not download %s", region, want)
+		}
+	}
+	p := devLikeParams()
+	p.RDSCABundleURL = "https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem"
+	doc, err := Render(p)
+	if err != nil || !strings.Contains(doc, "readonly ca_bundle_url='"+p.RDSCABundleURL+"'\n") || strings.Contains(doc, "global-bundle") {
+		t.Errorf("Render with RDSCABundleURL %s: err %v; the bootstrap does not download exactly it", p.RDSCABundleURL, err)
 	}
 }
 
@@ -124,6 +165,29 @@ func TestValidateRejectsEachBadValue(t *testing.T) {
 		{"Workers", func(p *Params) { p.Workers = 1000 }},
 		{"Port", func(p *Params) { p.Port = 443 }},
 	}
+	for _, u := range []string{
+		"http://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		"https://truststore.pki.rds.amazonaws.com.evil.example/global/global-bundle.pem",
+		"https://amazonaws.com.evil.example/x.pem",
+		"https://evil-amazonaws.com/x.pem",
+		"https://truststore.pki.rds.amazonaws.com/global/global-bundle.crt",
+		"https://truststore.pki.rds.amazonaws.com:8443/global/global-bundle.pem",
+		"https://user@truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		"https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem?x=1",
+		"https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem#x",
+		"https://truststore.pki.rds.amazonaws.com/a/../global-bundle.pem",
+		"https://truststore.pki.rds.amazonaws.com/it's.pem",
+		"https://truststore.pki.rds.amazonaws.com/a%20b.pem",
+		"https://truststore.pki.rds.amazonaws.com/$(id).pem",
+		"HTTPS://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		" https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+		"https://52.0.0.1/global-bundle.pem",
+	} {
+		cases = append(cases, struct {
+			field  string
+			mutate func(*Params)
+		}{"RDSCABundleURL", func(p *Params) { p.RDSCABundleURL = u }})
+	}
 	for _, c := range cases {
 		p := devLikeParams()
 		c.mutate(&p)
@@ -183,7 +247,7 @@ func TestCheckEnvValueAllowsExactlyTheSafeSet(t *testing.T) {
 // line splits at its first '=' into the same key and value (what systemd's EnvironmentFile does
 // for unquoted, escape-free values). Seeds run under plain go test.
 func FuzzEnvLine(f *testing.F) {
-	for _, s := range []string{"postgresql://mlflow@db.example.com:5432/mlflow_data?sslmode=require", "a,b:1,c", "=x=", "?", "%41", "+-_.", "", "a b", "$HOME", "~", "x:~/y"} {
+	for _, s := range []string{"postgresql://mlflow@db.example.com:5432/mlflow_data?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", "a,b:1,c", "&", "a&&b", "&x=1&", "=x=", "?", "%41", "+-_.", "", "a b", "$HOME", "~", "x:~/y"} {
 		f.Add(s)
 	}
 	bash := "/bin/bash"
@@ -193,6 +257,13 @@ func FuzzEnvLine(f *testing.F) {
 			return
 		}
 		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		if strings.Contains(value, "&") {
+			// systemd.exec(5): a '-quoted value is taken verbatim (the value holds no quote).
+			if !strings.HasPrefix(v, "'") || !strings.HasSuffix(v, "'") || len(v) < 2 || strings.Count(v, "'") != 2 {
+				t.Fatalf("line %q: a value with '&' is not single-quoted", line)
+			}
+			v = v[1 : len(v)-1]
+		}
 		if k != "FUZZ_VALUE" || v != value {
 			t.Fatalf("line %q splits into %q=%q", line, k, v)
 		}
@@ -233,8 +304,8 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 		if env[EnvAWSDefaultRegion] == "" || env[EnvAWSDefaultRegion] != env[EnvAWSRegion] || !regionRe.MatchString(env[EnvAWSDefaultRegion]) {
 			t.Errorf("%s (C6): AWS_DEFAULT_REGION=%q AWS_REGION=%q, want the same region name", d.name, env[EnvAWSDefaultRegion], env[EnvAWSRegion])
 		}
-		if u, err := url.Parse(env[EnvBackendStoreURI]); err != nil || u.Query().Get("sslmode") != "require" {
-			t.Errorf("%s: %s=%q lacks sslmode=require", d.name, EnvBackendStoreURI, env[EnvBackendStoreURI])
+		if u, err := url.Parse(env[EnvBackendStoreURI]); err != nil || u.Query().Get("sslmode") != "verify-full" || u.Query().Get("sslrootcert") != RDSCABundlePath {
+			t.Errorf("%s: %s=%q lacks sslmode=verify-full&sslrootcert=%s", d.name, EnvBackendStoreURI, env[EnvBackendStoreURI], RDSCABundlePath)
 		} else if _, has := u.User.Password(); has {
 			t.Errorf("%s: %s carries a password", d.name, EnvBackendStoreURI)
 		}
@@ -310,9 +381,27 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		boot := mustFile(t, d, files, BootstrapPath)
 		for _, pin := range []string{"'mlflow[auth]==" + d.params.MLflowVersion + "'", "'psycopg2-binary==" + Psycopg2BinaryVersion + "'",
 			"'boto3==" + Boto3Version + "'", "dnf install -y python3.12 python3.12-pip", Python312 + "'", "useradd --system", "systemctl daemon-reload",
-			"systemctl enable --now"} {
+			"systemctl enable --now", "readonly ca_bundle='" + RDSCABundlePath + "'\n",
+			"readonly ca_bundle_url='" + RDSCABundleURL(d.params.Region) + "'\n",
+			"curl -fsS --proto =https --retry 5 --retry-connrefused --connect-timeout 5 -o \"$dest.tmp\" \"$url\""} {
 			if !strings.Contains(boot, pin) {
 				t.Errorf("%s: bootstrap lacks %q", d.name, pin)
+			}
+		}
+	}
+	// Every document: the bootstrap installs the RDS CA bundle (or exits) before it starts the
+	// service, and the launcher checks the real bundle path unless a test overrides it.
+	for _, d := range documents(t) {
+		files, _ := parseDocument(t, d)
+		boot := mustFile(t, d, files, BootstrapPath)
+		fetch := strings.Index(boot, "\nfetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1\n")
+		if start := strings.Index(boot, "systemctl enable --now"); fetch < 0 || start < 0 || fetch > start {
+			t.Errorf("%s: the bootstrap does not run `fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1` before `systemctl enable --now`", d.name)
+		}
+		launcher := mustFile(t, d, files, LauncherPath)
+		for _, want := range []string{"readonly default_rds_ca_bundle='" + RDSCABundlePath + "'\n", `rds_ca_bundle="${MLFLOW_RDS_CA_BUNDLE:-$default_rds_ca_bundle}"`} {
+			if !strings.Contains(launcher, want) {
+				t.Errorf("%s: launcher lacks %q", d.name, want)
 			}
 		}
 	}
