@@ -16,6 +16,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"gopkg.in/yaml.v3"
 )
 
@@ -127,6 +129,16 @@ func (r recorded) input(path string) resource.PropertyValue {
 		v = v.SecretValue().Element
 	}
 	return v
+}
+
+// userData returns the instance's #cloud-config document, decoded from userDataBase64
+// (gzip + base64); "" when missing or undecodable.
+func (r recorded) userData() string {
+	doc, err := userdata.DecodeFromEC2(r.str("userDataBase64"))
+	if err != nil {
+		return ""
+	}
+	return doc
 }
 
 func (r recorded) str(path string) string {

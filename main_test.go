@@ -294,7 +294,7 @@ func TestSecretsStayOutOfThePlain(t *testing.T) {
 					}
 				}
 			}
-			ud := g.one(t, typeInstance).str("userData")
+			ud := g.one(t, typeInstance).userData()
 			if strings.Contains(ud, mockPassword) || ud == "" {
 				t.Errorf("user data is empty or contains the password")
 			}
@@ -424,7 +424,7 @@ func TestTrackingServerSecureDefaults(t *testing.T) {
 			}
 			checkStr(t, g.one(t, typeAttachment), "policyArn", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
 			for _, banned := range []string{"aws configure", "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"} {
-				if strings.Contains(inst.str("userData"), banned) {
+				if strings.Contains(inst.userData(), banned) {
 					t.Errorf("user data contains %q: no long-lived keys on the instance", banned)
 				}
 			}
@@ -501,7 +501,7 @@ func TestStackOutputs(t *testing.T) {
 				}
 			}
 			// The user data lets MLflow accept every host the tracking URI and the forward use (C7).
-			ud := g.one(t, typeInstance).str("userData")
+			ud := g.one(t, typeInstance).userData()
 			host := strings.TrimPrefix(uri, "http://")
 			if host == mockPrivateIP+":5000" {
 				host = "localhost:5000" // the private IP is added on the instance (IMDSv2), see userdata
@@ -568,7 +568,7 @@ func TestStackFiles(t *testing.T) {
 func TestGoldenUserData(t *testing.T) {
 	for _, s := range scenarios(t)[:2] {
 		g := deployed(t, s)
-		got := g.one(t, typeInstance).str("userData")
+		got := g.one(t, typeInstance).userData()
 		path := filepath.Join("userdata", "testdata", s.name+".cloud-config.yaml")
 		if *update {
 			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

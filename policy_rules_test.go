@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
 // Policy rules as tests (issue 4): the rules of widely used AWS policy sets that apply to what
@@ -66,7 +68,7 @@ var policyRules = []policyRule{
 		return ""
 	}},
 	{"No secrets in user data", "checkov CKV_AWS_46", func(g *graph, _ map[string]string) string {
-		ud := g.resourcesOf(typeInstance)[0].str("userData")
+		ud := g.resourcesOf(typeInstance)[0].userData()
 		if strings.Contains(ud, mockPassword) {
 			return "user data contains the generated password"
 		}
@@ -153,7 +155,7 @@ var policyRules = []policyRule{
 		if g.resourcesOf(typeInstance)[0].str("iamInstanceProfile") == "" {
 			return "no instance profile"
 		}
-		if strings.Contains(g.resourcesOf(typeInstance)[0].str("userData"), "aws configure") {
+		if strings.Contains(g.resourcesOf(typeInstance)[0].userData(), "aws configure") {
 			return "user data runs aws configure"
 		}
 		return ""
@@ -276,7 +278,8 @@ func breakGraph(g *graph) {
 	set(typeParamGroup, "parameters", []any{})
 	set(typeInstance, "rootBlockDevice.encrypted", false)
 	set(typeInstance, "metadataOptions.httpTokens", "optional")
-	set(typeInstance, "userData", "#!/bin/sh\naws configure set aws_secret_access_key x\nexport PASSWORD="+mockPassword)
+	bad, _ := userdata.EncodeForEC2("#!/bin/sh\naws configure set aws_secret_access_key x\nexport PASSWORD=" + mockPassword)
+	set(typeInstance, "userDataBase64", bad)
 	set(typeInstance, "iamInstanceProfile", "")
 	set(typePublicAccess, "blockPublicPolicy", false)
 	set(typeOwnership, "rule.objectOwnership", "ObjectWriter")

@@ -257,9 +257,10 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 		amiID = ami.Value
 	}
 
+	// The rendered #cloud-config, gzipped and base64-encoded for EC2 (userdata.EncodeForEC2).
 	userData := pulumi.All(args.BackendStoreHost, args.BackendStorePort, args.PasswordParameterName,
 		args.ArtifactsURI, eip.PublicIp, eip.PublicDns).ApplyT(func(v []any) (string, error) {
-		return userdata.Render(userdata.Params{
+		doc, err := userdata.Render(userdata.Params{
 			MLflowVersion:         args.MLflowVersion,
 			Region:                args.Region,
 			BackendStoreHost:      v[0].(string),
@@ -274,6 +275,10 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 			Workers: args.Workers,
 			Port:    TrackingPort,
 		})
+		if err != nil {
+			return "", err
+		}
+		return userdata.EncodeForEC2(doc)
 	}).(pulumi.StringOutput)
 
 	instanceArgs := &ec2.InstanceArgs{
@@ -293,7 +298,7 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 			VolumeSize:          pulumi.Int(RootVolumeGiB),
 			DeleteOnTermination: pulumi.Bool(true),
 		},
-		UserData:                userData,
+		UserDataBase64:          userData,
 		UserDataReplaceOnChange: pulumi.Bool(true),
 		Tags:                    pulumi.StringMap{"Name": pulumi.String(name)},
 	}

@@ -2,9 +2,12 @@ package userdata
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"regexp"
@@ -24,7 +27,8 @@ var templates = template.Must(template.New("userdata").Option("missingkey=error"
 // user data starting with it as cloud-config.
 const CloudConfigHeader = "#cloud-config\n"
 
-// MaxUserDataBytes is the EC2 limit on user data before base64 encoding (16 KiB).
+// MaxUserDataBytes is the EC2 limit on user data before base64 encoding (16 KiB); EncodeForEC2
+// enforces it on the gzipped document.
 const MaxUserDataBytes = 16 * 1024
 
 // Environment keys written to EnvFilePath, in file order. The launcher reads exactly these.
@@ -396,8 +400,47 @@ func Render(p Params) (string, error) {
 	if err := enc.Close(); err != nil {
 		return "", fmt.Errorf("marshal cloud-config: %w", err)
 	}
-	if buf.Len() > MaxUserDataBytes {
-		return "", fmt.Errorf("rendered user data is %d bytes, over the EC2 limit of %d", buf.Len(), MaxUserDataBytes)
-	}
 	return buf.String(), nil
+}
+
+// EncodeForEC2 gzips a rendered document and base64-encodes it, for the EC2 instance's
+// userDataBase64. cloud-init recognises gzip-compressed user data and decompresses it (cloud-init
+// docs, "User data formats"); compression keeps the document well under EC2's 16 KiB limit,
+// which applies to the bytes before base64 encoding. The output is deterministic (no gzip
+// timestamp), so an unchanged document never shows as a user data change. It fails when the
+// compressed document is over MaxUserDataBytes.
+func EncodeForEC2(doc string) (string, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := zw.Write([]byte(doc)); err != nil {
+		return "", fmt.Errorf("gzip user data: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("gzip user data: %w", err)
+	}
+	if buf.Len() > MaxUserDataBytes {
+		return "", fmt.Errorf("user data is %d bytes gzipped, over the EC2 limit of %d", buf.Len(), MaxUserDataBytes)
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// DecodeFromEC2 reverses EncodeForEC2: base64, then gunzip. It is how to read the document back
+// from an instance's userDataBase64 (e.g. in a preview or `aws ec2 describe-instance-attribute`).
+func DecodeFromEC2(b64 string) (string, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", fmt.Errorf("user data is not base64: %w", err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return "", fmt.Errorf("user data is not gzip: %w", err)
+	}
+	doc, err := io.ReadAll(zr)
+	if err != nil {
+		return "", fmt.Errorf("gunzip user data: %w", err)
+	}
+	return string(doc), nil
 }

@@ -1,6 +1,7 @@
 package userdata
 
 import (
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -364,8 +365,11 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		if len(runcmd) != 1 || fmt.Sprint(runcmd[0]) != fmt.Sprint([]any{BootstrapPath}) {
 			t.Errorf("%s: runcmd = %v, want [[%s]] (list form, no shell string)", d.name, runcmd, BootstrapPath)
 		}
-		if len(d.text) > MaxUserDataBytes {
-			t.Errorf("%s: %d bytes, over the EC2 user data limit %d", d.name, len(d.text), MaxUserDataBytes)
+		// Gzipped for EC2, with room to spare for long names and many allowed hosts.
+		if enc, err := EncodeForEC2(d.text); err != nil {
+			t.Errorf("%s: %v", d.name, err)
+		} else if n := base64.StdEncoding.DecodedLen(len(enc)); n > MaxUserDataBytes/2 {
+			t.Errorf("%s: %d bytes gzipped, want under half the EC2 limit %d", d.name, n, MaxUserDataBytes)
 		}
 		if strings.Contains(d.text, "PGPASSWORD=") && !strings.Contains(d.text, `PGPASSWORD="$(aws ssm get-parameter`) {
 			t.Errorf("%s: assigns PGPASSWORD from something other than SSM", d.name)
@@ -439,5 +443,39 @@ func TestPasswordSpecialCharactersAreRDSLegal(t *testing.T) {
 		if strings.ContainsRune(PasswordSpecialCharacters, c) {
 			t.Errorf("PasswordSpecialCharacters contains %q, which RDS forbids", c)
 		}
+	}
+}
+
+// TestEncodeForEC2RoundTrips: the gzip+base64 user data decodes to the document, is the same
+// for the same document (no timestamp), and is refused when over the EC2 limit.
+func TestEncodeForEC2RoundTrips(t *testing.T) {
+	doc, err := Render(devLikeParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := EncodeForEC2(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := EncodeForEC2(doc)
+	if enc != again {
+		t.Error("EncodeForEC2 is not deterministic")
+	}
+	back, err := DecodeFromEC2(enc)
+	if err != nil || back != doc {
+		t.Fatalf("round trip failed: %v", err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(enc)
+	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
+		t.Errorf("not gzip (cloud-init detects the 1f 8b magic)")
+	}
+	// Incompressible input over the limit is refused.
+	rng := rand.New(rand.NewPCG(7, 7))
+	noise := make([]byte, MaxUserDataBytes+1024)
+	for i := range noise {
+		noise[i] = byte(rng.IntN(256))
+	}
+	if _, err := EncodeForEC2(string(noise)); err == nil {
+		t.Error("over-limit user data accepted")
 	}
 }
