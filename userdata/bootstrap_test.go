@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,10 +31,11 @@ func bashFunction(t *testing.T, script, name string) string {
 
 // TestBootstrapFetchesRDSCABundle runs the bootstrap's real fetch_ca_bundle (with its log) against
 // an HTTPS server on 127.0.0.1 (curl trusts it through CURL_CA_BUNDLE; nothing leaves loopback):
-// a PEM with a certificate is installed at the destination with mode 0644 even under umask 077;
-// a download that fails (404), holds no certificate, or is not https (--proto =https) exits
-// non-zero with one mlflow-bootstrap line naming the URL, leaves an existing bundle unchanged
-// and no temporary file behind.
+// a PEM with a certificate is installed at the destination with mode 0644 even under umask 077,
+// also when the first download is cut off mid-body (--retry-all-errors retries it); a download
+// that fails (404), holds no certificate, or is not https (--proto =https) exits non-zero with
+// one mlflow-bootstrap line naming the URL, leaves an existing bundle unchanged and no temporary
+// file behind (after curl's 5 retries: --retry-all-errors retries a 404 too).
 func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "curl", "curl")
@@ -47,11 +50,19 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 		}
 	}
 
-	var requests atomic.Int32
+	var plainRequests, flakyRequests atomic.Int32
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
 		switch r.URL.Path {
 		case "/global/global-bundle.pem":
+			w.Write([]byte(testBundle))
+		case "/global/flaky-bundle.pem":
+			// The first answer promises the whole bundle, sends half and drops the connection.
+			if flakyRequests.Add(1) == 1 {
+				w.Header().Set("Content-Length", strconv.Itoa(len(testBundle)))
+				w.Write([]byte(testBundle[:len(testBundle)/2]))
+				w.(http.Flusher).Flush()
+				panic(http.ErrAbortHandler)
+			}
 			w.Write([]byte(testBundle))
 		case "/global/not-a-bundle.pem":
 			w.Write([]byte("<html><body>Access Denied</body></html>\n"))
@@ -61,7 +72,10 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 	})
 	tlsSrv := httptest.NewTLSServer(handler)
 	t.Cleanup(tlsSrv.Close)
-	plainSrv := httptest.NewServer(handler)
+	plainSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainRequests.Add(1)
+		handler(w, r)
+	}))
 	t.Cleanup(plainSrv.Close)
 	dir := t.TempDir()
 	serverCA := filepath.Join(dir, "server-ca.pem")
@@ -69,18 +83,19 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The command is the bootstrap's, but a ~/.curlrc sets --retry-delay 1: each of the 5 retries
+	// waits 1 s instead of backing off 1, 2, 4, 8, 16 s, so a failing case takes ~5 s, not ~31 s.
 	fetch := func(t *testing.T, url, dest string) (string, string, error) {
 		t.Helper()
-		env := []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + t.TempDir(), "CURL_CA_BUNDLE=" + serverCA}
+		home := t.TempDir()
+		if err := os.WriteFile(filepath.Join(home, ".curlrc"), []byte("retry-delay = 1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + home, "CURL_CA_BUNDLE=" + serverCA}
 		return run(t, time.Minute, env, "", "/bin/bash", "-c", "set -euo pipefail; umask 077\n"+funcs+`fetch_ca_bundle "$1" "$2"`, "bash", url, dest)
 	}
-
-	t.Run("installs a bundle", func(t *testing.T) {
-		dest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
-		stdout, stderr, err := fetch(t, tlsSrv.URL+"/global/global-bundle.pem", dest)
-		if err != nil || stdout != "" || stderr != "" {
-			t.Fatalf("fetch_ca_bundle: err=%v stdout=%q stderr=%q", err, stdout, stderr)
-		}
+	installed := func(t *testing.T, dest string) {
+		t.Helper()
 		b, err := os.ReadFile(dest)
 		if err != nil || string(b) != testBundle {
 			t.Fatalf("%s holds %q (err %v), want the served bundle", dest, b, err)
@@ -91,6 +106,28 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 		if _, err := os.Stat(dest + ".tmp"); err == nil {
 			t.Errorf("%s.tmp left behind", dest)
 		}
+	}
+
+	t.Run("installs a bundle", func(t *testing.T) {
+		t.Parallel()
+		dest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
+		stdout, stderr, err := fetch(t, tlsSrv.URL+"/global/global-bundle.pem", dest)
+		if err != nil || stdout != "" || stderr != "" {
+			t.Fatalf("fetch_ca_bundle: err=%v stdout=%q stderr=%q", err, stdout, stderr)
+		}
+		installed(t, dest)
+	})
+	t.Run("retries a download cut off mid-body", func(t *testing.T) {
+		t.Parallel()
+		dest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
+		stdout, stderr, err := fetch(t, tlsSrv.URL+"/global/flaky-bundle.pem", dest)
+		if err != nil || stdout != "" || strings.Contains(stderr, "mlflow-bootstrap: ") {
+			t.Fatalf("fetch_ca_bundle: err=%v stdout=%q stderr=%q", err, stdout, stderr)
+		}
+		if n := flakyRequests.Load(); n != 2 {
+			t.Errorf("%d requests for the cut-off bundle, want 2 (one retry)", n)
+		}
+		installed(t, dest)
 	})
 
 	for _, c := range []struct{ name, url string }{
@@ -99,12 +136,12 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 		{"plain http", plainSrv.URL + "/global/global-bundle.pem"},
 	} {
 		t.Run("fails on "+c.name, func(t *testing.T) {
+			t.Parallel()
 			dest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
 			const old = "previous bundle\n"
 			if err := os.WriteFile(dest, []byte(old), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := requests.Load()
 			stdout, stderr, err := fetch(t, c.url, dest)
 			if err == nil || stdout != "" {
 				t.Errorf("fetch_ca_bundle %s: err=%v stdout=%q, want a non-zero exit", c.url, err, stdout)
@@ -124,8 +161,68 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 			if _, err := os.Stat(dest + ".tmp"); err == nil {
 				t.Errorf("%s.tmp left behind", dest)
 			}
-			if c.name == "plain http" && requests.Load() != before {
+			if c.name == "plain http" && plainRequests.Load() != 0 {
 				t.Errorf("curl sent a plain http request despite --proto =https")
+			}
+		})
+	}
+}
+
+// TestBootstrapStartsServiceWithoutWaiting runs the bootstrap's real start_service (it runs
+// inside the bootstrap unit, so it must never wait for a start job) against a stub systemctl
+// that records its arguments: it reloads, enables the service and queues a start (--no-block),
+// or a restart (--no-block) when the service is already active (a re-run by hand); a failing
+// systemctl stops it with a non-zero exit before anything is started, so the done marker (the
+// bootstrap's last command, after start_service) is not written.
+func TestBootstrapStartsServiceWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	d := documents(t)[0]
+	files, _ := parseDocument(t, d)
+	boot := mustFile(t, d, files, BootstrapPath)
+	funcs := bashFunction(t, boot, "log") + bashFunction(t, boot, "start_service")
+	for _, other := range documents(t)[1:] {
+		f, _ := parseDocument(t, other)
+		if b := mustFile(t, other, f, BootstrapPath); bashFunction(t, b, "start_service") != bashFunction(t, boot, "start_service") {
+			t.Errorf("%s: start_service differs from %s's", other.name, d.name)
+		}
+	}
+	const stub = `#!/bin/bash
+printf '%s\n' "$*" >>"$STUB_CALLS"
+case "$1" in
+  is-active) [[ "$STUB_ACTIVE" == yes ]] ;;
+  "$STUB_FAIL") echo "systemctl $1 failed" >&2; exit 1 ;;
+esac
+`
+	for _, c := range []struct {
+		name, active, fail string
+		wantOK             bool
+		want               []string
+	}{
+		{"inactive", "no", "", true, []string{"daemon-reload", "enable " + UnitName, "is-active --quiet " + UnitName, "start --no-block " + UnitName}},
+		{"active", "yes", "", true, []string{"daemon-reload", "enable " + UnitName, "is-active --quiet " + UnitName, "restart --no-block " + UnitName}},
+		{"enable fails", "no", "enable", false, []string{"daemon-reload", "enable " + UnitName}},
+		{"start fails", "no", "start", false, []string{"daemon-reload", "enable " + UnitName, "is-active --quiet " + UnitName, "start --no-block " + UnitName}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			bin := mkdir(t, dir, "bin")
+			if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(stub), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			calls := filepath.Join(dir, "calls")
+			marker := filepath.Join(dir, "done")
+			env := []string{"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C", "STUB_CALLS=" + calls, "STUB_ACTIVE=" + c.active, "STUB_FAIL=" + c.fail}
+			_, stderr, err := run(t, 10*time.Second, env, "", "/bin/bash", "-c", "set -euo pipefail\n"+funcs+`start_service "$1"; touch "$2"`, "bash", UnitName, marker)
+			if (err == nil) != c.wantOK {
+				t.Errorf("start_service: err=%v, want success %v\nstderr:\n%s", err, c.wantOK, stderr)
+			}
+			b, _ := os.ReadFile(calls)
+			if got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"); !slices.Equal(got, c.want) {
+				t.Errorf("systemctl calls\n got %q\nwant %q", got, c.want)
+			}
+			if _, err := os.Stat(marker); (err == nil) != c.wantOK {
+				t.Errorf("done marker written: %v, want %v", err == nil, c.wantOK)
 			}
 		})
 	}

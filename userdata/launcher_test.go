@@ -316,11 +316,40 @@ func withPrivateIP(env map[string]string, ip string) string {
 	return env[EnvAllowedHosts] + "," + ip + "," + ip + ":" + env[EnvPort]
 }
 
+// corsOrigins is the --cors-allowed-origins the launcher derives from an --allowed-hosts value
+// (written here independently of the launcher's bash): "host:port" -> http://host:port, plus
+// https://host for port 443 and http://host for port 80; a bare "host" -> http://host and
+// https://host; duplicates dropped, first occurrence kept.
+func corsOrigins(allowedHosts string) string {
+	var out []string
+	add := func(origins ...string) {
+		for _, o := range origins {
+			if !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	for _, h := range strings.Split(allowedHosts, ",") {
+		host, port, hasPort := strings.Cut(h, ":")
+		switch {
+		case !hasPort:
+			add("http://"+h, "https://"+h)
+		case port == "443":
+			add("http://"+h, "https://"+host)
+		case port == "80":
+			add("http://"+h, "http://"+host)
+		default:
+			add("http://" + h)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 // expectedServerArgv is the exact `mlflow server` argv for an env file, worker count and
-// --allowed-hosts value.
+// --allowed-hosts value (--cors-allowed-origins derived from it by corsOrigins).
 func expectedServerArgv(env map[string]string, workers int, allowedHosts string) []string {
 	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", "0.0.0.0", "--port", env[EnvPort],
-		"--workers", strconv.Itoa(workers), "--allowed-hosts", allowedHosts}
+		"--workers", strconv.Itoa(workers), "--allowed-hosts", allowedHosts, "--cors-allowed-origins", corsOrigins(allowedHosts)}
 	if env[EnvArtifactAccess] == ArtifactAccessProxied {
 		return append(argv, "--serve-artifacts", "--artifacts-destination", env[EnvArtifactsURI])
 	}
@@ -416,6 +445,34 @@ func TestLauncherBootSimulation(t *testing.T) {
 				for _, h := range strings.Split(server[i+1], ",") {
 					if err := CheckAllowedHost(h); err != nil {
 						t.Errorf("C7: --allowed-hosts entry: %v", err)
+					}
+				}
+				// CORS: the browser origin of every allowed host, the private IP's included, and
+				// no wildcard (MLflow >= 3.5 refuses state-changing requests from other origins).
+				j := slices.Index(server, "--cors-allowed-origins")
+				if j < 0 || j+1 >= len(server) {
+					t.Fatalf("server argv %q has no --cors-allowed-origins", server)
+				}
+				origins := strings.Split(server[j+1], ",")
+				wantOrigins := []string{"http://" + stubPrivateIPv4 + ":" + env[EnvPort], "http://" + stubPrivateIPv4, "https://" + stubPrivateIPv4}
+				for _, h := range strings.Split(env[EnvAllowedHosts], ",") {
+					if host, _, hasPort := strings.Cut(h, ":"); hasPort {
+						wantOrigins = append(wantOrigins, "http://"+h)
+					} else {
+						wantOrigins = append(wantOrigins, "http://"+host, "https://"+host)
+					}
+				}
+				for _, o := range wantOrigins {
+					if !slices.Contains(origins, o) {
+						t.Errorf("--cors-allowed-origins %q lacks %q", server[j+1], o)
+					}
+				}
+				if strings.Contains(server[j+1], "*") {
+					t.Errorf("--cors-allowed-origins %q holds a wildcard", server[j+1])
+				}
+				for _, o := range origins {
+					if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || CheckAllowedHost(u.Host) != nil {
+						t.Errorf("--cors-allowed-origins entry %q is not scheme://host[:port]", o)
 					}
 				}
 			})
@@ -547,5 +604,52 @@ func stubAnswering(body string) func(t *testing.T) (string, *imdsStub) {
 	return func(t *testing.T) (string, *imdsStub) {
 		s := startIMDSStub(t, body, 0)
 		return s.url, s
+	}
+}
+
+// TestLauncherCORSOrigins runs the launcher's real cors_origins (with its log) on allowed-host
+// lists and compares with the literal origins a browser sends (and with corsOrigins, which the
+// boot simulation expects): ports kept, https://host for :443 and bare hosts, http://host for
+// :80, duplicates dropped, and an entry that is not host[:port] (a "*" edited into the env
+// file would be a wildcard origin to MLflow) skipped with one log line.
+func TestLauncherCORSOrigins(t *testing.T) {
+	t.Parallel()
+	d := documents(t)[0]
+	files, _ := parseDocument(t, d)
+	launcher := mustFile(t, d, files, LauncherPath)
+	funcs := bashFunction(t, launcher, "log") + bashFunction(t, launcher, "cors_origins")
+	for _, other := range documents(t)[1:] {
+		f, _ := parseDocument(t, other)
+		if l := mustFile(t, other, f, LauncherPath); bashFunction(t, l, "cors_origins") != bashFunction(t, launcher, "cors_origins") {
+			t.Errorf("%s: cors_origins differs from %s's", other.name, d.name)
+		}
+	}
+	for _, c := range []struct {
+		hosts, want, log string
+	}{
+		{"localhost:5000,127.0.0.1:5000", "http://localhost:5000,http://127.0.0.1:5000", ""},
+		{"mlflow.example.com", "http://mlflow.example.com,https://mlflow.example.com", ""},
+		{"203.0.113.10:8080,mlflow.example.com,mlflow.example.com:8080,172.31.16.10,172.31.16.10:8080",
+			"http://203.0.113.10:8080,http://mlflow.example.com,https://mlflow.example.com,http://mlflow.example.com:8080," +
+				"http://172.31.16.10,https://172.31.16.10,http://172.31.16.10:8080", ""},
+		{"mlflow.example.com:443", "http://mlflow.example.com:443,https://mlflow.example.com", ""},
+		{"mlflow.example.com:80", "http://mlflow.example.com:80,http://mlflow.example.com", ""},
+		{"a.example.com:8443,a.example.com:4430", "http://a.example.com:8443,http://a.example.com:4430", ""},
+		{"x.example.com,x.example.com:443,x.example.com:80", "http://x.example.com,https://x.example.com,http://x.example.com:443,http://x.example.com:80", ""},
+		{"*,good.example.com:5000", "http://good.example.com:5000", "allowed host '*' is not host[:port]"},
+		{"*.example.com:5000,h:5000", "http://h:5000", "allowed host '*.example.com:5000' is not host[:port]"},
+		{"http://evil.example,h", "http://h,https://h", "allowed host 'http://evil.example' is not host[:port]"},
+	} {
+		stdout, stderr, err := run(t, 10*time.Second, []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}, "", "/bin/bash", "-c",
+			"set -euo pipefail\n"+funcs+`cors_origins "$1"`, "bash", c.hosts)
+		if err != nil || stdout != c.want+"\n" {
+			t.Errorf("cors_origins %q = %q (err %v, stderr %q), want %q", c.hosts, stdout, err, stderr, c.want)
+		}
+		if !strings.Contains(c.hosts, "*") && !strings.Contains(c.hosts, "/") && corsOrigins(c.hosts) != c.want {
+			t.Errorf("corsOrigins(%q) = %q, want %q (the boot simulation's expectation disagrees with the launcher)", c.hosts, corsOrigins(c.hosts), c.want)
+		}
+		if c.log == "" && stderr != "" || c.log != "" && (strings.Count(stderr, "\n") != 1 || !strings.HasPrefix(stderr, "mlflow-launch: "+c.log)) {
+			t.Errorf("cors_origins %q logged %q, want %q", c.hosts, stderr, c.log)
+		}
 	}
 }

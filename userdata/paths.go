@@ -20,9 +20,20 @@ const (
 	// DBStateHelperPath is the Python helper that prints "initialized" or "empty" for the
 	// database behind MLFLOW_BACKEND_STORE_URI (exit status non-zero when it cannot connect).
 	DBStateHelperPath = LibexecDir + "/mlflow-db-state"
-	// BootstrapPath is the root-only bash script runcmd calls once per instance: swap, packages,
-	// user, venv, pip install, systemd enable/start. Re-running it is safe.
+	// BootstrapPath is the root-only bash script BootstrapUnitName runs: swap, packages, RDS CA
+	// bundle, user, venv, pip install, systemd enable/start of UnitName, then BootstrapDoneMarker.
+	// Re-running it is safe.
 	BootstrapPath = LibexecDir + "/mlflow-bootstrap"
+	// BootstrapUnitName is the oneshot systemd unit that runs BootstrapPath at every boot until one
+	// run succeeds (Restart=on-failure every 30 s meanwhile), so a first boot without PyPI, dnf
+	// mirrors or the RDS truststore recovers on its own. runcmd enables and starts it once.
+	BootstrapUnitName = "mlflow-bootstrap.service"
+	// BootstrapUnitPath is where the bootstrap unit is written.
+	BootstrapUnitPath = "/etc/systemd/system/" + BootstrapUnitName
+	// BootstrapDoneMarker is the file the bootstrap creates as its very last step; while it exists
+	// BootstrapUnitName does not run (ConditionPathExists=!). Delete it to re-run the bootstrap on
+	// the next boot or `systemctl start` of the unit.
+	BootstrapDoneMarker = "/var/lib/mlflow-bootstrap.done"
 	// UnitName is the systemd service name.
 	UnitName = "mlflow.service"
 	// UnitPath is where the service unit is written.

@@ -73,53 +73,68 @@ func TestDBStateHelperCompiles(t *testing.T) {
 	}
 }
 
-// TestSystemdUnitVerifies runs systemd-analyze verify on the unit inside a scratch root holding
-// the distribution's units, the unit, and a stub at ExecStart; any output is a failure (it
-// exits 0 on some ignored parse errors). It also asserts the directives the design relies on.
+// TestSystemdUnitVerifies runs systemd-analyze verify on both units (the service and the
+// bootstrap) inside a scratch root holding the distribution's units, the two units, and a stub
+// at each ExecStart; any output is a failure (it exits 0 on some ignored parse errors). It also
+// asserts the directives the design relies on, among them TMPDIR=/var/tmp for the service
+// (proxied artifact transfers are spooled through tempfile, and AL2023's /tmp is a tmpfs capped
+// at half the RAM; PrivateTmp=yes makes /var/tmp private), and for the bootstrap unit: oneshot,
+// retried every 30 s without a start limit, skipped once the bootstrap's done marker exists.
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := requireTool(t, "systemd-analyze", "systemd")
 	if _, err := os.Stat("/lib/systemd/system"); err != nil {
 		t.Fatalf("/lib/systemd/system is missing: install the Debian package systemd (%v)", err)
 	}
-	want := []string{"[Unit]", "Wants=network-online.target", "After=network-online.target", "StartLimitIntervalSec=0",
-		"[Service]", "User=" + ServiceUser, "Group=" + ServiceUser, "EnvironmentFile=" + EnvFilePath, "ExecStart=" + LauncherPath,
-		"Restart=always", "RestartSec=10", "StateDirectory=mlflow", "WorkingDirectory=" + StateDir, "UMask=0077",
-		"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "[Install]", "WantedBy=multi-user.target"}
+	units := []struct {
+		name, path string
+		want       []string
+	}{
+		{UnitName, UnitPath, []string{"[Unit]", "Wants=network-online.target", "After=network-online.target", "StartLimitIntervalSec=0",
+			"[Service]", "User=" + ServiceUser, "Group=" + ServiceUser, "EnvironmentFile=" + EnvFilePath, "Environment=TMPDIR=/var/tmp",
+			"ExecStart=" + LauncherPath, "Restart=always", "RestartSec=10", "StateDirectory=mlflow", "WorkingDirectory=" + StateDir,
+			"UMask=0077", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "[Install]",
+			"WantedBy=multi-user.target"}},
+		{BootstrapUnitName, BootstrapUnitPath, []string{"[Unit]", "Wants=network-online.target", "After=network-online.target",
+			"ConditionPathExists=!" + BootstrapDoneMarker, "StartLimitIntervalSec=0", "[Service]", "Type=oneshot", "RemainAfterExit=yes",
+			"ExecStart=" + BootstrapPath, "Restart=on-failure", "RestartSec=30", "[Install]", "WantedBy=multi-user.target"}},
+	}
 	for _, d := range documents(t) {
 		files, _ := parseDocument(t, d)
-		unit := mustFile(t, d, files, UnitPath)
-		lines := map[string]bool{}
-		for _, l := range strings.Split(unit, "\n") {
-			lines[strings.TrimSpace(l)] = true
-		}
-		for _, w := range want {
-			if !lines[w] {
-				t.Errorf("%s: unit lacks the line %q", d.name, w)
-			}
-		}
-		if strings.Contains(unit, "StandardOutput=") || strings.Contains(unit, "StandardError=") {
-			t.Errorf("%s: unit redirects output away from the journal", d.name)
-		}
-
 		root := t.TempDir()
 		if out, err := exec.Command("cp", "-a", "/lib/systemd/system", filepath.Join(mkdir(t, root, "usr/lib/systemd"), "system")).CombinedOutput(); err != nil {
 			t.Fatalf("copy /lib/systemd/system: %v\n%s", err, out)
 		}
-		if err := os.WriteFile(filepath.Join(mkdir(t, root, "etc/systemd/system"), UnitName), []byte(unit), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(unit, "\n") {
-			if exe, ok := strings.CutPrefix(l, "ExecStart="); ok {
-				stub := filepath.Join(root, exe)
-				mkdir(t, root, filepath.Dir(exe))
-				if err := os.WriteFile(stub, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-					t.Fatal(err)
+		var names []string
+		for _, u := range units {
+			unit := mustFile(t, d, files, u.path)
+			lines := map[string]bool{}
+			for _, l := range strings.Split(unit, "\n") {
+				lines[strings.TrimSpace(l)] = true
+			}
+			for _, w := range u.want {
+				if !lines[w] {
+					t.Errorf("%s: %s lacks the line %q", d.name, u.name, w)
 				}
 			}
+			if strings.Contains(unit, "StandardOutput=") || strings.Contains(unit, "StandardError=") {
+				t.Errorf("%s: %s redirects output away from the journal", d.name, u.name)
+			}
+			if err := os.WriteFile(filepath.Join(mkdir(t, root, filepath.Dir(u.path)), filepath.Base(u.path)), []byte(unit), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(unit, "\n") {
+				if exe, ok := strings.CutPrefix(l, "ExecStart="); ok {
+					mkdir(t, root, filepath.Dir(exe))
+					if err := os.WriteFile(filepath.Join(root, exe), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			names = append(names, u.name)
 		}
-		stdout, stderr, err := run(t, time.Minute, os.Environ(), "", analyze, "verify", "--root="+root, UnitName)
+		stdout, stderr, err := run(t, time.Minute, os.Environ(), "", analyze, append([]string{"verify", "--root=" + root}, names...)...)
 		if err != nil || stdout != "" || stderr != "" {
-			t.Errorf("%s: systemd-analyze verify %s: %v\n%s%s", d.name, UnitName, err, stdout, stderr)
+			t.Errorf("%s: systemd-analyze verify %s: %v\n%s%s", d.name, strings.Join(names, " "), err, stdout, stderr)
 		}
 	}
 }

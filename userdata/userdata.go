@@ -298,6 +298,7 @@ type cloudConfig struct {
 // templateData is what the templates under templates/ see.
 type templateData struct {
 	VenvDir, Python312, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
+	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                       string
 	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                         string
 	MLflowVersion, Psycopg2BinaryVersion, Boto3Version                              string
 	RDSCABundlePath, RDSCABundleURL                                                 string
@@ -349,10 +350,11 @@ func execTemplate(name string, data templateData) (string, error) {
 
 // Render validates p and returns the EC2 user data: a cloud-init document starting with
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
-// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, all root:root) and runcmd
-// (a single list-form command running BootstrapPath). On invalid p it returns every problem at
-// once (see Validate). An empty p.RDSCABundleURL becomes RDSCABundleURL(p.Region). The
-// document contains no secret.
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, all
+// root:root) and runcmd (the single list-form command `systemctl enable --now --no-block
+// BootstrapUnitName`: the unit runs BootstrapPath at every boot until it succeeds once). On
+// invalid p it returns every problem at once (see Validate). An empty p.RDSCABundleURL becomes
+// RDSCABundleURL(p.Region). The document contains no secret.
 func Render(p Params) (string, error) {
 	if p.RDSCABundleURL == "" {
 		p.RDSCABundleURL = RDSCABundleURL(p.Region)
@@ -367,6 +369,7 @@ func Render(p Params) (string, error) {
 	data := templateData{
 		VenvDir: VenvDir, Python312: Python312, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
 		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
+		BootstrapUnitName: BootstrapUnitName, BootstrapUnitPath: BootstrapUnitPath, BootstrapDoneMarker: BootstrapDoneMarker,
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, Psycopg2BinaryVersion: Psycopg2BinaryVersion, Boto3Version: Boto3Version,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
@@ -379,8 +382,12 @@ func Render(p Params) (string, error) {
 		{DBStateHelperPath, "0755", "mlflow-db-state.py.tmpl"},
 		{UnitPath, "0644", "mlflow.service.tmpl"},
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
+		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
 	}
-	cfg := cloudConfig{RunCmd: [][]string{{BootstrapPath}}}
+	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
+	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
+	// deadlock, and the bootstrap takes minutes.
+	cfg := cloudConfig{RunCmd: [][]string{{"systemctl", "enable", "--now", "--no-block", BootstrapUnitName}}}
 	for _, f := range files {
 		content := env
 		if f.tmpl != "" {

@@ -339,11 +339,12 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 	}
 }
 
-// TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the five
-// files with root ownership and quoted modes, runcmd in list form calling the bootstrap, no
-// `#cloud-config` header missing, and the EC2 size limit.
+// TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the six
+// files with root ownership and quoted modes, runcmd in list form enabling and starting the
+// bootstrap unit without blocking, no `#cloud-config` header missing, and the EC2 size limit.
 func TestRenderWritesExpectedFiles(t *testing.T) {
-	want := map[string]string{EnvFilePath: "0644", LauncherPath: "0755", DBStateHelperPath: "0755", UnitPath: "0644", BootstrapPath: "0700"}
+	want := map[string]string{EnvFilePath: "0644", LauncherPath: "0755", DBStateHelperPath: "0755", UnitPath: "0644", BootstrapPath: "0700",
+		BootstrapUnitPath: "0644"}
 	for _, d := range documents(t) {
 		files, runcmd := parseDocument(t, d)
 		if len(files) != len(want) {
@@ -362,8 +363,9 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 				t.Errorf("%s: permissions %s is not a quoted string", d.name, mode)
 			}
 		}
-		if len(runcmd) != 1 || fmt.Sprint(runcmd[0]) != fmt.Sprint([]any{BootstrapPath}) {
-			t.Errorf("%s: runcmd = %v, want [[%s]] (list form, no shell string)", d.name, runcmd, BootstrapPath)
+		wantRuncmd := []any{"systemctl", "enable", "--now", "--no-block", BootstrapUnitName}
+		if len(runcmd) != 1 || fmt.Sprintf("%q", runcmd[0]) != fmt.Sprintf("%q", wantRuncmd) {
+			t.Errorf("%s: runcmd = %q, want [%q] (list form, no shell string)", d.name, runcmd, wantRuncmd)
 		}
 		// Gzipped for EC2, with room to spare for long names and many allowed hosts.
 		if enc, err := EncodeForEC2(d.text); err != nil {
@@ -385,22 +387,48 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		boot := mustFile(t, d, files, BootstrapPath)
 		for _, pin := range []string{"'mlflow[auth]==" + d.params.MLflowVersion + "'", "'psycopg2-binary==" + Psycopg2BinaryVersion + "'",
 			"'boto3==" + Boto3Version + "'", "dnf install -y python3.12 python3.12-pip", Python312 + "'", "useradd --system", "systemctl daemon-reload",
-			"systemctl enable --now", "readonly ca_bundle='" + RDSCABundlePath + "'\n",
+			`systemctl enable "$service"`, `systemctl start --no-block "$service"`, `systemctl restart --no-block "$service"`,
+			"readonly ca_bundle='" + RDSCABundlePath + "'\n",
 			"readonly ca_bundle_url='" + RDSCABundleURL(d.params.Region) + "'\n",
-			"curl -fsS --proto =https --retry 5 --retry-connrefused --connect-timeout 5 -o \"$dest.tmp\" \"$url\""} {
+			"curl -fsS --proto =https --retry 5 --retry-all-errors --retry-connrefused --connect-timeout 5 -o \"$dest.tmp\" \"$url\""} {
 			if !strings.Contains(boot, pin) {
 				t.Errorf("%s: bootstrap lacks %q", d.name, pin)
 			}
 		}
 	}
 	// Every document: the bootstrap installs the RDS CA bundle (or exits) before it starts the
-	// service, and the launcher checks the real bundle path unless a test overrides it.
+	// service, never waits for a start (it runs inside the bootstrap unit), and creates the done
+	// marker the unit's ConditionPathExists= names as its very last command; the launcher checks
+	// the real bundle path unless a test overrides it.
 	for _, d := range documents(t) {
 		files, _ := parseDocument(t, d)
 		boot := mustFile(t, d, files, BootstrapPath)
 		fetch := strings.Index(boot, "\nfetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1\n")
-		if start := strings.Index(boot, "systemctl enable --now"); fetch < 0 || start < 0 || fetch > start {
-			t.Errorf("%s: the bootstrap does not run `fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1` before `systemctl enable --now`", d.name)
+		if start := strings.Index(boot, "\nstart_service \"$unit\"\n"); fetch < 0 || start < 0 || fetch > start {
+			t.Errorf("%s: the bootstrap does not run `fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1` before `start_service \"$unit\"`", d.name)
+		}
+		for _, l := range strings.Split(boot, "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "systemctl" && (f[1] == "start" || f[1] == "restart") && (len(f) < 3 || f[2] != "--no-block") {
+				t.Errorf("%s: the bootstrap waits for a start: %q", d.name, strings.TrimSpace(l))
+			}
+			if strings.Contains(l, "enable --now") {
+				t.Errorf("%s: the bootstrap waits for a start: %q", d.name, strings.TrimSpace(l))
+			}
+		}
+		if !strings.Contains(boot, "\nreadonly done_marker='"+BootstrapDoneMarker+"'\n") {
+			t.Errorf("%s: the bootstrap's done_marker is not %s", d.name, BootstrapDoneMarker)
+		}
+		if last := lastCommand(boot); last != `touch "$done_marker"` {
+			t.Errorf("%s: the bootstrap's last command is %q, want touch \"$done_marker\"", d.name, last)
+		}
+		if unit := mustFile(t, d, files, BootstrapUnitPath); !strings.Contains(unit, "\nConditionPathExists=!"+BootstrapDoneMarker+"\n") {
+			t.Errorf("%s: %s does not skip itself once %s exists", d.name, BootstrapUnitName, BootstrapDoneMarker)
+		}
+		// pip builds in TMPDIR: every pip install spools to the disk-backed /var/tmp, not the
+		// RAM-capped tmpfs /tmp of AL2023.
+		const pipViaVarTmp = `retry 5 env TMPDIR=/var/tmp "$venv/bin/python" -m pip install `
+		if n := strings.Count(boot, "pip install"); n == 0 || strings.Count(boot, pipViaVarTmp) != n {
+			t.Errorf("%s: the bootstrap runs pip install %d time(s), not all as %q", d.name, n, pipViaVarTmp)
 		}
 		launcher := mustFile(t, d, files, LauncherPath)
 		for _, want := range []string{"readonly default_rds_ca_bundle='" + RDSCABundlePath + "'\n", `rds_ca_bundle="${MLFLOW_RDS_CA_BUNDLE:-$default_rds_ca_bundle}"`} {
@@ -409,6 +437,17 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lastCommand returns the last line of a script that is neither blank nor a comment, trimmed.
+func lastCommand(script string) string {
+	lines := strings.Split(script, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && !strings.HasPrefix(l, "#") {
+			return l
+		}
+	}
+	return ""
 }
 
 // TestRenderIsDeterministic: the same Params give byte-identical user data (no spurious
