@@ -39,16 +39,7 @@ func bashFunction(t *testing.T, script, name string) string {
 func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "curl", "curl")
-	d := documents(t)[0]
-	files, _ := parseDocument(t, d)
-	boot := mustFile(t, d, files, BootstrapPath)
-	funcs := bashFunction(t, boot, "log") + bashFunction(t, boot, "fetch_ca_bundle")
-	for _, other := range documents(t)[1:] {
-		f, _ := parseDocument(t, other)
-		if b := mustFile(t, other, f, BootstrapPath); bashFunction(t, b, "fetch_ca_bundle") != bashFunction(t, boot, "fetch_ca_bundle") {
-			t.Errorf("%s: fetch_ca_bundle differs from %s's", other.name, d.name)
-		}
-	}
+	funcs := bashFunctions(t, BootstrapPath, "log", "fetch_ca_bundle")
 
 	var plainRequests, flakyRequests atomic.Int32
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,16 +167,7 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 // bootstrap's last command, after start_service) is not written.
 func TestBootstrapStartsServiceWithoutWaiting(t *testing.T) {
 	t.Parallel()
-	d := documents(t)[0]
-	files, _ := parseDocument(t, d)
-	boot := mustFile(t, d, files, BootstrapPath)
-	funcs := bashFunction(t, boot, "log") + bashFunction(t, boot, "start_service")
-	for _, other := range documents(t)[1:] {
-		f, _ := parseDocument(t, other)
-		if b := mustFile(t, other, f, BootstrapPath); bashFunction(t, b, "start_service") != bashFunction(t, boot, "start_service") {
-			t.Errorf("%s: start_service differs from %s's", other.name, d.name)
-		}
-	}
+	funcs := bashFunctions(t, BootstrapPath, "log", "start_service")
 	const stub = `#!/bin/bash
 printf '%s\n' "$*" >>"$STUB_CALLS"
 case "$1" in

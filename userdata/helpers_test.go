@@ -208,3 +208,25 @@ func run(t *testing.T, timeout time.Duration, env []string, stdin string, name s
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
+
+// bashFunctions returns the named functions of the script at path in the first rendered
+// document (its own text, for running in a test), after checking every other document
+// defines them identically, so testing one copy tests them all.
+func bashFunctions(t *testing.T, path string, names ...string) string {
+	t.Helper()
+	docs := documents(t)
+	files, _ := parseDocument(t, docs[0])
+	script := mustFile(t, docs[0], files, path)
+	var out strings.Builder
+	for _, name := range names {
+		fn := bashFunction(t, script, name)
+		for _, other := range docs[1:] {
+			f, _ := parseDocument(t, other)
+			if got := bashFunction(t, mustFile(t, other, f, path), name); got != fn {
+				t.Errorf("%s: %s differs from %s's", other.name, name, docs[0].name)
+			}
+		}
+		out.WriteString(fn)
+	}
+	return out.String()
+}

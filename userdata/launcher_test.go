@@ -614,16 +614,7 @@ func stubAnswering(body string) func(t *testing.T) (string, *imdsStub) {
 // file would be a wildcard origin to MLflow) skipped with one log line.
 func TestLauncherCORSOrigins(t *testing.T) {
 	t.Parallel()
-	d := documents(t)[0]
-	files, _ := parseDocument(t, d)
-	launcher := mustFile(t, d, files, LauncherPath)
-	funcs := bashFunction(t, launcher, "log") + bashFunction(t, launcher, "cors_origins")
-	for _, other := range documents(t)[1:] {
-		f, _ := parseDocument(t, other)
-		if l := mustFile(t, other, f, LauncherPath); bashFunction(t, l, "cors_origins") != bashFunction(t, launcher, "cors_origins") {
-			t.Errorf("%s: cors_origins differs from %s's", other.name, d.name)
-		}
-	}
+	funcs := bashFunctions(t, LauncherPath, "log", "cors_origins")
 	for _, c := range []struct {
 		hosts, want, log string
 	}{
