@@ -321,15 +321,6 @@ func (g *graph) one(t testing.TB, typ string) recorded {
 	return rs[0]
 }
 
-func (g *graph) byURN(urn string) (recorded, bool) {
-	for _, r := range g.resources {
-		if r.URN == urn {
-			return r, true
-		}
-	}
-	return recorded{}, false
-}
-
 // runStack runs deploy for a stack under mocks with the given config map.
 func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
 	t.Helper()

@@ -156,7 +156,7 @@ func TestComponentTree(t *testing.T) {
 			bucket := g.one(t, typeBucket)
 			param := g.one(t, typeParameter)
 			for _, dep := range []recorded{db, bucket, param} {
-				if !slices.Contains(inst.Dependencies, dep.URN) && !dependsOnComponentOf(g, inst, dep) {
+				if !slices.Contains(inst.Dependencies, dep.URN) && !dependsOnComponentOf(inst, dep) {
 					t.Errorf("tracking server instance does not depend on %s %s", dep.Type, dep.Name)
 				}
 			}
@@ -164,7 +164,8 @@ func TestComponentTree(t *testing.T) {
 	}
 }
 
-func dependsOnComponentOf(g *graph, r, dep recorded) bool {
+// dependsOnComponentOf reports whether r depends on the component that owns dep.
+func dependsOnComponentOf(r, dep recorded) bool {
 	return slices.Contains(r.Dependencies, dep.Parent)
 }
 

@@ -97,6 +97,10 @@ const (
 	RDSCABundleURLChina      = "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem"
 )
 
+// IsRegion reports whether s has the shape of an AWS region name ("us-east-1",
+// "us-gov-west-1", "eusc-de-east-1"); it does not check the region exists.
+func IsRegion(s string) bool { return regionRe.MatchString(s) }
+
 // RDSCABundleURL returns the Amazon RDS global certificate bundle of region's partition:
 // RDSCABundleURLGovCloud for us-gov-*, RDSCABundleURLChina for cn-*, else
 // RDSCABundleURLCommercial. A global bundle (rather than the region-specific
@@ -140,7 +144,7 @@ func Validate(p Params) error {
 	if !versionRe.MatchString(p.MLflowVersion) {
 		add("MLflowVersion", p.MLflowVersion, "is not an exact MLflow release like 3.17.0")
 	}
-	check("Region", p.Region, unless(regionRe.MatchString(p.Region), "is not a region name like eu-west-1"))
+	check("Region", p.Region, unless(IsRegion(p.Region), "is not a region name like eu-west-1"))
 	check("BackendStoreHost", p.BackendStoreHost, unless(isHostName(p.BackendStoreHost),
 		"is not a DNS name or IPv4 address like mydb.abc123.eu-west-1.rds.amazonaws.com (no port, no scheme)"))
 	if p.BackendStorePort < minDBPort || p.BackendStorePort > maxPort {

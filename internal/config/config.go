@@ -310,7 +310,6 @@ var (
 	amiIDPattern        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	vpcIDPattern        = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	regionPattern       = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
 	keyPairNamePattern  = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 )
 
@@ -326,7 +325,7 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	c.Region, _ = p.get(KeyRegion)
 	if c.Region == "" {
 		p.fail(KeyRegion, "is not set; set it with `pulumi config set aws:region <region>`, e.g. us-east-1")
-	} else if !regionPattern.MatchString(c.Region) {
+	} else if !userdata.IsRegion(c.Region) {
 		p.fail(KeyRegion, "%q is not an AWS region name like us-east-1", c.Region)
 	}
 
