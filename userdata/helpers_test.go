@@ -179,7 +179,7 @@ func unquoteEnvValue(v string) string {
 // package that provides it: these checks are part of the contract, and CI installs the tools.
 func requireTool(t *testing.T, name, debianPackage string) string {
 	t.Helper()
-	return testenv.RequireTool(t, name, "install the Debian package "+debianPackage)
+	return testenv.RequireTool(t, name, "it comes from "+debianPackage+": "+testenv.InstallHint)
 }
 
 // requireSystemPython returns /usr/bin/python3 after checking it imports sqlalchemy and

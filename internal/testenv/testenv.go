@@ -2,6 +2,10 @@
 // moto_server, and the command-line tools CI installs. It is imported by tests only. Every
 // server listens on 127.0.0.1 and is stopped by the test's cleanup; a missing tool fails the
 // test (never skips it), naming how to get it.
+//
+// Importing it puts the repository's .tools/venv/bin (the pinned Python tools .ci/install-deps
+// installs: moto_server, aws, uv) first on the test process's PATH, so tests and the scripts
+// they run find those tools whether they were started by make or by go test.
 package testenv
 
 import (
@@ -17,6 +21,37 @@ import (
 	"testing"
 	"time"
 )
+
+// InstallHint is the one command that installs every tool the tests use.
+const InstallHint = "run `make deps` (bash .ci/install-deps) as root on Debian 12"
+
+func init() {
+	if root, err := RepoRoot(); err == nil {
+		bin := filepath.Join(root, ".tools", "venv", "bin")
+		if _, err := os.Stat(bin); err == nil {
+			os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
+}
+
+// RepoRoot returns the directory holding go.mod, found from the working directory upwards (go
+// test runs each package in its own directory).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
 
 // RequireTool returns the path of an external tool (a name on PATH or an absolute path), or
 // fails the test saying how to install it.
@@ -71,7 +106,7 @@ func WaitForPort(t testing.TB, port int, timeout time.Duration, what string, exi
 }
 
 // MotoInstall is what to do when moto_server is missing.
-const MotoInstall = "moto (moto_server) ships with the machine image and cannot be installed from any registry here"
+const MotoInstall = "moto_server comes from .tools/venv: " + InstallHint
 
 // LogBuffer collects a child process's output while it runs; safe for concurrent writes.
 type LogBuffer struct {
