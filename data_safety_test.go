@@ -20,7 +20,7 @@ func TestRoutineChangesLeaveDataAlone(t *testing.T) {
 		name string
 		set  map[string]string
 	}{
-		{"mlflowVersion", map[string]string{"mlflow-aws:mlflowVersion": "3.18.0"}},
+		{"mlflowVersion", map[string]string{"mlflow-aws:mlflowVersion": "3.5.0"}},
 		{"instanceType", map[string]string{"mlflow-aws:instanceType": "t4g.small"}},
 		{"workers", map[string]string{"mlflow-aws:workers": "3"}},
 		{"allowedCidrs", map[string]string{"mlflow-aws:allowedCidrs": `["203.0.113.0/24"]`}},

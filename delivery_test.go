@@ -44,6 +44,7 @@ var deployerActions = map[string][]string{
 	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               {"s3:PutBucketVersioning"},
 	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": {"s3:PutEncryptionConfiguration"},
 	"aws:s3/bucketPolicy:BucketPolicy":                                                           {"s3:PutBucketPolicy"},
+	"aws:s3/bucketObjectv2:BucketObjectv2":                                                       {"s3:PutObject"},
 	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       {"s3:PutLifecycleConfiguration"},
 	"aws:ssm/parameter:Parameter":                                                                {"ssm:PutParameter", "ssm:AddTagsToResource"},
 	"aws:ec2/securityGroup:SecurityGroup":                                                        {"ec2:CreateSecurityGroup", "ec2:CreateTags"},

@@ -70,6 +70,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		AllowedHosts:                cfg.AllowedHosts,
 		SSHKeyName:                  cfg.SSHKeyName,
 		SSHCidrs:                    cfg.SSHCidrs,
+		BucketName:                  artifacts.BucketName,
 		BucketArn:                   artifacts.BucketArn,
 		ArtifactsURI:                artifacts.ArtifactsURI,
 		BackendStoreHost:            backend.Address,

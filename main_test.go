@@ -40,6 +40,7 @@ const (
 	typeLifecycle     = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
 	typeEip           = "aws:ec2/eip:Eip"
 	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
+	typeBucketObject  = "aws:s3/bucketObjectv2:BucketObjectv2"
 	tokArtifactStore  = "mlflow:aws:ArtifactStore"
 	tokBackendStore   = "mlflow:aws:BackendStore"
 	tokTrackingServer = "mlflow:aws:TrackingServer"
@@ -50,7 +51,7 @@ func everyOptionChanged(t testing.TB) map[string]string {
 	cfg := stackConfig(t, "dev")
 	for k, v := range map[string]string{
 		"aws:region":                         "eu-west-1",
-		"mlflow-aws:mlflowVersion":           "3.16.2",
+		"mlflow-aws:mlflowVersion":           "3.5.0",
 		"mlflow-aws:instanceType":            "m7g.large",
 		"mlflow-aws:amiId":                   "ami-0fedcba9876543210",
 		"mlflow-aws:allowedCidrs":            `["203.0.113.0/24","198.51.100.0/24"]`,
@@ -126,6 +127,7 @@ func TestComponentTree(t *testing.T) {
 				typeInstance: tokTrackingServer, typeRole: tokTrackingServer, typeRolePolicy: tokTrackingServer,
 				typeAttachment: tokTrackingServer, typeProfile: tokTrackingServer, typeEip: tokTrackingServer,
 				typeEipAssoc: tokTrackingServer, typeIngress: tokTrackingServer, typeEgress: tokTrackingServer,
+				typeBucketObject: tokTrackingServer,
 			}
 			for _, r := range g.resources {
 				if !r.Custom {

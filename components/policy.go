@@ -51,15 +51,18 @@ var S3ObjectActions = []string{
 //   - s3:ListBucket and s3:GetBucketLocation on bucketArn ("arn:aws:s3:::name"), the listing
 //     limited to s3:prefix values prefix and prefix/*;
 //   - S3ObjectActions on bucketArn + "/" + prefix + "/*";
+//   - s3:GetObject on the one object lockObjectKey (the venv's hashed dependency lock the
+//     bootstrap installs, lock.Lock.ObjectKey);
 //   - ssm:GetParameter on the one SecureString parameter parameterArn (decryption with the
 //     AWS managed key aws/ssm needs no KMS statement).
 //
 // prefix is the artifacts prefix without slashes at either end, e.g. "artifacts". It returns an
 // error when an argument is empty.
-func TrackingServerPolicy(bucketArn, prefix, parameterArn string) (PolicyDocument, error) {
+func TrackingServerPolicy(bucketArn, prefix, lockObjectKey, parameterArn string) (PolicyDocument, error) {
 	prefix = strings.Trim(prefix, "/")
-	if bucketArn == "" || prefix == "" || parameterArn == "" {
-		return PolicyDocument{}, fmt.Errorf("tracking server policy: bucket ARN %q, prefix %q and parameter ARN %q must all be set", bucketArn, prefix, parameterArn)
+	if bucketArn == "" || prefix == "" || lockObjectKey == "" || parameterArn == "" {
+		return PolicyDocument{}, fmt.Errorf("tracking server policy: bucket ARN %q, prefix %q, lock object key %q and parameter ARN %q must all be set",
+			bucketArn, prefix, lockObjectKey, parameterArn)
 	}
 	return PolicyDocument{
 		Version: policyVersion,
@@ -86,6 +89,12 @@ func TrackingServerPolicy(bucketArn, prefix, parameterArn string) (PolicyDocumen
 				Effect:   "Allow",
 				Action:   S3ObjectActions,
 				Resource: []string{bucketArn + "/" + prefix + "/*"},
+			},
+			{
+				Sid:      "ReadServerLock",
+				Effect:   "Allow",
+				Action:   []string{"s3:GetObject"},
+				Resource: []string{bucketArn + "/" + lockObjectKey},
 			},
 			{
 				Sid:      "ReadDbPassword",

@@ -293,7 +293,7 @@ func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 		"PolicyDocument": fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":%q}]}`, roleArn),
 	})
 
-	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, parameterArn)
+	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, "bootstrap/mlflow-3.17.2-0123456789ab.txt", parameterArn)
 	if err != nil {
 		t.Fatalf("TrackingServerPolicy(%q, %q, %q): %v", bucketArn, ArtifactsPrefix, parameterArn, err)
 	}

@@ -7,12 +7,14 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/config"
 	"github.com/mlflow-aws/mlflow-aws/userdata"
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
 // Tracking server constants.
@@ -34,7 +36,7 @@ type TrackingServerArgs struct {
 	InstanceType string // e.g. "t3.micro"; families like t4g/m7g/c7gn run the arm64 AMI
 	// AmiID pins the AMI (an Amazon Linux 2023 image); "" looks up the latest for the architecture.
 	AmiID          string
-	MLflowVersion  string // e.g. "3.17.0"
+	MLflowVersion  string // e.g. "3.17.2"
 	ArtifactAccess string // userdata.ArtifactAccessProxied or userdata.ArtifactAccessDirect
 	Workers        int    // 0 = sized at boot from memory
 	AllowedCidrs   []string
@@ -42,6 +44,7 @@ type TrackingServerArgs struct {
 	AllowedHosts     []string
 	SSHKeyName       string
 	SSHCidrs         []string
+	BucketName       pulumi.StringInput // artifact bucket name (the venv's lock object goes there)
 	BucketArn        pulumi.StringInput // artifact bucket ARN
 	ArtifactsURI     pulumi.StringInput // "s3://<bucket>/artifacts"
 	BackendStoreHost pulumi.StringInput // RDS address
@@ -157,8 +160,23 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	if err != nil {
 		return nil, fmt.Errorf("tracking server role: %w", err)
 	}
+	serverLock, err := lock.For(args.MLflowVersion)
+	if err != nil {
+		return nil, fmt.Errorf("tracking server: %w", err)
+	}
+	// The venv's hashed lock is too large for user data (16 KiB), so it is an object of the
+	// stack's bucket that only this role may read; the user data names its key and SHA-256.
+	lockObject, err := s3.NewBucketObjectv2(ctx, name+"-lock", &s3.BucketObjectv2Args{
+		Bucket:      args.BucketName,
+		Key:         pulumi.String(serverLock.ObjectKey()),
+		Content:     pulumi.String(serverLock.Content),
+		ContentType: pulumi.String("text/plain; charset=utf-8"),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("tracking server lock object: %w", err)
+	}
 	policy := pulumi.All(args.BucketArn, args.PasswordParameterArn).ApplyT(func(v []any) (string, error) {
-		doc, err := TrackingServerPolicy(v[0].(string), ArtifactsPrefix, v[1].(string))
+		doc, err := TrackingServerPolicy(v[0].(string), ArtifactsPrefix, serverLock.ObjectKey(), v[1].(string))
 		if err != nil {
 			return "", err
 		}
@@ -307,7 +325,7 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	}
 	// The policies go first so the launch can read the password and write artifacts at boot.
 	instance, err := ec2.NewInstance(ctx, name, instanceArgs, parent,
-		pulumi.DependsOn([]pulumi.Resource{rolePolicy, ssmCore}))
+		pulumi.DependsOn([]pulumi.Resource{rolePolicy, ssmCore, lockObject}))
 	if err != nil {
 		return nil, fmt.Errorf("tracking server instance: %w", err)
 	}

@@ -14,21 +14,6 @@ import (
 	"time"
 )
 
-// bashFunction returns the definition of the bash function name in script ("name() {" up to the
-// first line that is exactly "}"), or fails.
-func bashFunction(t *testing.T, script, name string) string {
-	t.Helper()
-	start := strings.Index(script, "\n"+name+"() {\n")
-	if start < 0 {
-		t.Fatalf("script defines no function %s", name)
-	}
-	end := strings.Index(script[start:], "\n}\n")
-	if end < 0 {
-		t.Fatalf("function %s does not end with a line }", name)
-	}
-	return script[start+1 : start+end+3]
-}
-
 // TestBootstrapFetchesRDSCABundle runs the bootstrap's real fetch_ca_bundle (with its log) against
 // an HTTPS server on 127.0.0.1 (curl trusts it through CURL_CA_BUNDLE; nothing leaves loopback):
 // a PEM with a certificate is installed at the destination with mode 0644 even under umask 077,
@@ -39,7 +24,7 @@ func bashFunction(t *testing.T, script, name string) string {
 func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 	t.Parallel()
 	requireTool(t, "curl", "curl")
-	funcs := bashFunctions(t, BootstrapPath, "log", "fetch_ca_bundle")
+	funcs := sourced(t, BootstrapPath)
 
 	var plainRequests, flakyRequests atomic.Int32
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +152,7 @@ func TestBootstrapFetchesRDSCABundle(t *testing.T) {
 // bootstrap's last command, after start_service) is not written.
 func TestBootstrapStartsServiceWithoutWaiting(t *testing.T) {
 	t.Parallel()
-	funcs := bashFunctions(t, BootstrapPath, "log", "start_service")
+	funcs := sourced(t, BootstrapPath)
 	const stub = `#!/bin/bash
 printf '%s\n' "$*" >>"$STUB_CALLS"
 case "$1" in

@@ -1,6 +1,8 @@
 package userdata
 
 import (
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
+
 	"flag"
 	"net/url"
 	"os"
@@ -30,8 +32,8 @@ func FuzzRender(f *testing.F) {
 			p.ArtifactAccess, p.ArtifactsURI, strings.Join(p.AllowedHosts, ","), p.Workers, p.Port)
 	}
 	f.Add("3.17.0'; rm -rf /", "us-east-1\nX=1", "host\"name", 5432, "/a b/c", "proxied", "s3://b/$(id)", "a:5000,#", 0, 5000)
-	f.Add("3.17.0", "eu-west-1", "db.example.com", 65535, "/x/y", "direct", "s3://bucket-1/p/q", "h:1,h", 64, 65535)
-	f.Add("3.17.0", "us-east-1", "db", 5432, "/p", "proxied", "s3://b/a", "", 0, 5000)
+	f.Add("3.17.2", "eu-west-1", "db.example.com", 65535, "/x/y", "direct", "s3://bucket-1/p/q", "h:1,h", 64, 65535)
+	f.Add("3.5.0", "us-east-1", "db", 5432, "/p", "proxied", "s3://b/a", "", 0, 5000)
 	f.Fuzz(func(t *testing.T, version, region, host string, dbPort int, param, access, artifacts, hosts string, workers, port int) {
 		p := Params{
 			MLflowVersion: version, Region: region, BackendStoreHost: host, BackendStorePort: dbPort,
@@ -85,10 +87,10 @@ func FuzzRender(f *testing.F) {
 				t.Fatalf("%s does not round-trip: rendered %q, want %q", k, env[k], v)
 			}
 		}
-		if !strings.Contains(files[BootstrapPath], "'mlflow[auth]=="+version+"'") {
-			t.Fatalf("bootstrap does not pin mlflow[auth]==%s", version)
+		if lk, err := lock.For(version); err != nil || !strings.Contains(files[BootstrapPath], "readonly lock_sha256='"+lk.SHA256+"'\n") {
+			t.Fatalf("bootstrap does not install the lock of MLflow %s (%v)", version, err)
 		}
-		if !strings.Contains(files[BootstrapPath], "readonly ca_bundle_url='"+RDSCABundleURL(region)+"'\n") {
+		if !strings.Contains(files[BootstrapPath], `ca_bundle_url="${MLFLOW_RDS_CA_BUNDLE_URL:-`+RDSCABundleURL(region)+"}\"\n") {
 			t.Fatalf("bootstrap does not download the RDS CA bundle %s of region %q", RDSCABundleURL(region), region)
 		}
 		if fuzzing() {

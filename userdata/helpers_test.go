@@ -19,7 +19,7 @@ import (
 // devLikeParams resembles the dev stack: proxied artifacts, workers sized at boot, port 5000.
 func devLikeParams() Params {
 	return Params{
-		MLflowVersion:         "3.17.0",
+		MLflowVersion:         "3.17.2",
 		Region:                "us-east-1",
 		BackendStoreHost:      "mlflow-aws-dev.abc123xyz.us-east-1.rds.amazonaws.com",
 		BackendStorePort:      5432,
@@ -38,7 +38,7 @@ func devLikeParams() Params {
 // explicit workers, another region, port, version, several allowed hosts (IPv4 and DNS).
 func everyOptionChangedParams() Params {
 	return Params{
-		MLflowVersion:         "3.5.1",
+		MLflowVersion:         "3.5.0",
 		Region:                "eu-west-1",
 		BackendStoreHost:      "prod-db.cluster-xyz.eu-west-1.rds.amazonaws.com",
 		BackendStorePort:      6543,
@@ -209,24 +209,16 @@ func run(t *testing.T, timeout time.Duration, env []string, stdin string, name s
 	return stdout.String(), stderr.String(), err
 }
 
-// bashFunctions returns the named functions of the script at path in the first rendered
-// document (its own text, for running in a test), after checking every other document
-// defines them identically, so testing one copy tests them all.
-func bashFunctions(t *testing.T, path string, names ...string) string {
+// sourced returns a bash line that sources the script at path of the first rendered document
+// (written to a temporary file): the scripts run main only when executed, so sourcing defines
+// their settings and functions for a test to call one of them.
+func sourced(t *testing.T, path string) string {
 	t.Helper()
 	docs := documents(t)
 	files, _ := parseDocument(t, docs[0])
-	script := mustFile(t, docs[0], files, path)
-	var out strings.Builder
-	for _, name := range names {
-		fn := bashFunction(t, script, name)
-		for _, other := range docs[1:] {
-			f, _ := parseDocument(t, other)
-			if got := bashFunction(t, mustFile(t, other, f, path), name); got != fn {
-				t.Errorf("%s: %s differs from %s's", other.name, name, docs[0].name)
-			}
-		}
-		out.WriteString(fn)
+	f := filepath.Join(t.TempDir(), filepath.Base(path))
+	if err := os.WriteFile(f, []byte(mustFile(t, docs[0], files, path)), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	return out.String()
+	return "source '" + f + "'\n"
 }

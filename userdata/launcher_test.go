@@ -348,7 +348,7 @@ func corsOrigins(allowedHosts string) string {
 // expectedServerArgv is the exact `mlflow server` argv for an env file, worker count and
 // --allowed-hosts value (--cors-allowed-origins derived from it by corsOrigins).
 func expectedServerArgv(env map[string]string, workers int, allowedHosts string) []string {
-	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", "0.0.0.0", "--port", env[EnvPort],
+	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", env[EnvHost], "--port", env[EnvPort],
 		"--workers", strconv.Itoa(workers), "--allowed-hosts", allowedHosts, "--cors-allowed-origins", corsOrigins(allowedHosts)}
 	if env[EnvArtifactAccess] == ArtifactAccessProxied {
 		return append(argv, "--serve-artifacts", "--artifacts-destination", env[EnvArtifactsURI])
@@ -614,7 +614,7 @@ func stubAnswering(body string) func(t *testing.T) (string, *imdsStub) {
 // file would be a wildcard origin to MLflow) skipped with one log line.
 func TestLauncherCORSOrigins(t *testing.T) {
 	t.Parallel()
-	funcs := bashFunctions(t, LauncherPath, "log", "cors_origins")
+	funcs := sourced(t, LauncherPath)
 	for _, c := range []struct {
 		hosts, want, log string
 	}{

@@ -23,7 +23,8 @@ const (
 // Params is everything the boot templates need. No field holds a secret: the password is
 // fetched on the instance from PasswordParameterName.
 type Params struct {
-	// MLflowVersion is the exact PyPI release of mlflow[auth] to install, e.g. "3.17.0".
+	// MLflowVersion is the exact PyPI release of mlflow[auth] to install, e.g. "3.17.2"; it must
+	// have a lock in userdata/lock (lock.Versions), which pins every package the venv installs.
 	MLflowVersion string
 	// Region is the AWS region of the stack, e.g. "eu-west-1"; exported as AWS_DEFAULT_REGION
 	// (and AWS_REGION) so presigned URLs and SSM calls use it.

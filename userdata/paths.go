@@ -7,8 +7,12 @@ const (
 	ServiceUser = "mlflow"
 	// VenvDir is the Python 3.12 virtual environment MLflow is installed into.
 	VenvDir = "/opt/mlflow/venv"
-	// Python312 is the interpreter the venv is created with (AL2023 package python3.12).
-	Python312 = "/usr/bin/python3.12"
+	// Python is the interpreter the venv is created with: AL2023's python3.11 package, the CPython
+	// minor the locks in userdata/lock target (MLflow needs >= 3.10; AL2023's python3 is 3.9).
+	Python = "/usr/bin/python3.11"
+	// VenvLockMarker is the file in VenvDir holding the SHA-256 of the lock the venv was built
+	// from, written only after pip installed all of it; without it the bootstrap rebuilds the venv.
+	VenvLockMarker = ".mlflow-aws-lock-sha256"
 	// EnvFilePath is the systemd EnvironmentFile of mlflow.service: KEY=value lines, no secret,
 	// root-owned, mode 0644.
 	EnvFilePath = "/etc/mlflow/mlflow.env"
@@ -44,16 +48,12 @@ const (
 	// from Params.RDSCABundleURL; BackendStoreURI names it as sslrootcert, and the launcher
 	// refuses to start without it.
 	RDSCABundlePath = "/etc/mlflow/rds-ca-bundle.pem"
+	// ListenHost is the address mlflow server binds (--host, from EnvHost): every interface, so
+	// the Elastic IP, the private IP and an SSM port forward (which connects to localhost) reach it;
+	// the security group decides who may.
+	ListenHost = "0.0.0.0"
 	// SwapFilePath is the 1 GiB swap file created on instances with at most ~1 GiB of memory.
 	SwapFilePath = "/swapfile"
-)
-
-// Pinned PyPI versions installed into VenvDir next to mlflow[auth]==Params.MLflowVersion.
-const (
-	// Psycopg2BinaryVersion is the psycopg2-binary release (the PostgreSQL driver SQLAlchemy uses).
-	Psycopg2BinaryVersion = "2.9.13"
-	// Boto3Version is the boto3 release MLflow uses for the S3 artifact store.
-	Boto3Version = "1.44.5"
 )
 
 // PasswordSpecialCharacters is the exact set of non-alphanumeric characters the backend store

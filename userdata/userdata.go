@@ -16,6 +16,8 @@ import (
 	"text/template"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
 //go:embed templates/*.tmpl
@@ -39,6 +41,7 @@ const (
 	EnvArtifactsURI         = "MLFLOW_ARTIFACTS_URI"
 	EnvAllowedHosts         = "MLFLOW_ALLOWED_HOSTS"
 	EnvWorkers              = "MLFLOW_WORKERS"
+	EnvHost                 = "MLFLOW_HOST"
 	EnvPort                 = "MLFLOW_PORT"
 	EnvAWSDefaultRegion     = "AWS_DEFAULT_REGION"
 	EnvAWSRegion            = "AWS_REGION"
@@ -86,6 +89,16 @@ func BackendStoreURIWithRootCert(p Params, rootCert string) string {
 		RawQuery: "sslmode=verify-full&sslrootcert=" + strings.ReplaceAll(url.QueryEscape(rootCert), "%2F", "/"),
 	}
 	return u.String()
+}
+
+// LockURI is the S3 URI the bootstrap downloads the venv's lock from:
+// s3://<bucket of p.ArtifactsURI>/<lock.Lock.ObjectKey()>, e.g.
+// s3://mlflow-aws-dev-artifacts-abc/bootstrap/mlflow-3.17.2-0123456789ab.txt. The program uploads
+// the lock there; the tracking server's role may read that one key. It does not validate p.
+func LockURI(p Params, l lock.Lock) string {
+	bucket := strings.TrimPrefix(p.ArtifactsURI, "s3://")
+	bucket, _, _ = strings.Cut(bucket, "/")
+	return "s3://" + bucket + "/" + l.ObjectKey()
 }
 
 // The Amazon RDS global certificate bundles (every RDS CA of one AWS partition), from the Amazon
@@ -142,7 +155,9 @@ func Validate(p Params) error {
 	}
 
 	if !versionRe.MatchString(p.MLflowVersion) {
-		add("MLflowVersion", p.MLflowVersion, "is not an exact MLflow release like 3.17.0")
+		add("MLflowVersion", p.MLflowVersion, "is not an exact MLflow release like 3.17.2")
+	} else if _, err := lock.For(p.MLflowVersion); err != nil {
+		errs = append(errs, fmt.Errorf("MLflowVersion: %w", err))
 	}
 	check("Region", p.Region, unless(IsRegion(p.Region), "is not a region name like eu-west-1"))
 	check("BackendStoreHost", p.BackendStoreHost, unless(isHostName(p.BackendStoreHost),
@@ -301,11 +316,11 @@ type cloudConfig struct {
 
 // templateData is what the templates under templates/ see.
 type templateData struct {
-	VenvDir, Python312, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
-	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                       string
-	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                         string
-	MLflowVersion, Psycopg2BinaryVersion, Boto3Version                              string
-	RDSCABundlePath, RDSCABundleURL                                                 string
+	VenvDir, Python, VenvLockMarker, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
+	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                                    string
+	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                                      string
+	MLflowVersion, LockURI, LockSHA256                                                           string
+	RDSCABundlePath, RDSCABundleURL                                                              string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -325,6 +340,7 @@ func envFile(p Params) (string, error) {
 		{"ArtifactsURI", EnvArtifactsURI, p.ArtifactsURI},
 		{"AllowedHosts", EnvAllowedHosts, strings.Join(p.AllowedHosts, ",")},
 		{"Workers", EnvWorkers, strconv.Itoa(p.Workers)},
+		{"Port", EnvHost, ListenHost},
 		{"Port", EnvPort, strconv.Itoa(p.Port)},
 		{"Region", EnvAWSDefaultRegion, p.Region},
 		{"Region", EnvAWSRegion, p.Region},
@@ -370,12 +386,16 @@ func Render(p Params) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	lk, err := lock.For(p.MLflowVersion)
+	if err != nil {
+		return "", fmt.Errorf("MLflowVersion: %w", err)
+	}
 	data := templateData{
-		VenvDir: VenvDir, Python312: Python312, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
+		VenvDir: VenvDir, Python: Python, VenvLockMarker: VenvLockMarker, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
 		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
 		BootstrapUnitName: BootstrapUnitName, BootstrapUnitPath: BootstrapUnitPath, BootstrapDoneMarker: BootstrapDoneMarker,
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
-		MLflowVersion: p.MLflowVersion, Psycopg2BinaryVersion: Psycopg2BinaryVersion, Boto3Version: Boto3Version,
+		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
 	}
 	files := []struct {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
 // TestBackendStoreURIHasNoPasswordAndVerifiesTLS protects case C2 (the password never meets a
@@ -73,14 +75,14 @@ func TestRDSCABundleURL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Render(region %s): %v", region, err)
 		}
-		if !strings.Contains(doc, "readonly ca_bundle_url='"+want+"'\n") {
+		if !strings.Contains(doc, `ca_bundle_url="${MLFLOW_RDS_CA_BUNDLE_URL:-`+want+"}\"\n") {
 			t.Errorf("Render(region %s) with an empty RDSCABundleURL does not download %s", region, want)
 		}
 	}
 	p := devLikeParams()
 	p.RDSCABundleURL = "https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem"
 	doc, err := Render(p)
-	if err != nil || !strings.Contains(doc, "readonly ca_bundle_url='"+p.RDSCABundleURL+"'\n") || strings.Contains(doc, "global-bundle") {
+	if err != nil || !strings.Contains(doc, `ca_bundle_url="${MLFLOW_RDS_CA_BUNDLE_URL:-`+p.RDSCABundleURL+"}\"\n") || strings.Contains(doc, "global-bundle") {
 		t.Errorf("Render with RDSCABundleURL %s: err %v; the bootstrap does not download exactly it", p.RDSCABundleURL, err)
 	}
 }
@@ -287,7 +289,7 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 		content := mustFile(t, d, files, EnvFilePath)
 		env := parseEnvFile(t, content)
 		wantKeys := []string{EnvBackendStoreURI, EnvDBPasswordParameter, EnvArtifactAccess, EnvArtifactsURI, EnvAllowedHosts,
-			EnvWorkers, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
+			EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
 		var keys []string
 		for k := range env {
 			keys = append(keys, k)
@@ -385,11 +387,16 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 	for _, d := range documents(t)[:2] {
 		files, _ := parseDocument(t, d)
 		boot := mustFile(t, d, files, BootstrapPath)
-		for _, pin := range []string{"'mlflow[auth]==" + d.params.MLflowVersion + "'", "'psycopg2-binary==" + Psycopg2BinaryVersion + "'",
-			"'boto3==" + Boto3Version + "'", "dnf install -y python3.12 python3.12-pip", Python312 + "'", "useradd --system", "systemctl daemon-reload",
+		lk, err := lock.For(d.params.MLflowVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pin := range []string{"readonly lock_uri='" + LockURI(*d.params, lk) + "'\n", "readonly lock_sha256='" + lk.SHA256 + "'\n",
+			"--require-hashes --no-deps -r \"$venv/requirements.txt\"", "dnf install -y python3.11 python3.11-pip awscli-2",
+			`python="${MLFLOW_PYTHON:-` + Python + `}"`, "useradd --system", "systemctl daemon-reload",
 			`systemctl enable "$service"`, `systemctl start --no-block "$service"`, `systemctl restart --no-block "$service"`,
-			"readonly ca_bundle='" + RDSCABundlePath + "'\n",
-			"readonly ca_bundle_url='" + RDSCABundleURL(d.params.Region) + "'\n",
+			`ca_bundle="${MLFLOW_RDS_CA_BUNDLE:-` + RDSCABundlePath + `}"` + "\n",
+			`ca_bundle_url="${MLFLOW_RDS_CA_BUNDLE_URL:-` + RDSCABundleURL(d.params.Region) + `}"` + "\n",
 			"curl -fsS --proto =https --retry 5 --retry-all-errors --retry-connrefused --connect-timeout 5 -o \"$dest.tmp\" \"$url\""} {
 			if !strings.Contains(boot, pin) {
 				t.Errorf("%s: bootstrap lacks %q", d.name, pin)
@@ -403,9 +410,9 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 	for _, d := range documents(t) {
 		files, _ := parseDocument(t, d)
 		boot := mustFile(t, d, files, BootstrapPath)
-		fetch := strings.Index(boot, "\nfetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1\n")
-		if start := strings.Index(boot, "\nstart_service \"$unit\"\n"); fetch < 0 || start < 0 || fetch > start {
-			t.Errorf("%s: the bootstrap does not run `fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\" || exit 1` before `start_service \"$unit\"`", d.name)
+		fetch := strings.Index(boot, "\n  fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\"\n")
+		if start := strings.Index(boot, "\n  start_service \"$unit\"\n"); fetch < 0 || start < 0 || fetch > start {
+			t.Errorf("%s: the bootstrap's main does not run `fetch_ca_bundle \"$ca_bundle_url\" \"$ca_bundle\"` (set -e stops it on failure) before `start_service \"$unit\"`", d.name)
 		}
 		for _, l := range strings.Split(boot, "\n") {
 			if f := strings.Fields(l); len(f) >= 2 && f[0] == "systemctl" && (f[1] == "start" || f[1] == "restart") && (len(f) < 3 || f[2] != "--no-block") {
@@ -415,11 +422,14 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 				t.Errorf("%s: the bootstrap waits for a start: %q", d.name, strings.TrimSpace(l))
 			}
 		}
-		if !strings.Contains(boot, "\nreadonly done_marker='"+BootstrapDoneMarker+"'\n") {
+		if !strings.Contains(boot, "\ndone_marker=\"${MLFLOW_BOOTSTRAP_DONE_MARKER:-"+BootstrapDoneMarker+"}\"\n") {
 			t.Errorf("%s: the bootstrap's done_marker is not %s", d.name, BootstrapDoneMarker)
 		}
-		if last := lastCommand(boot); last != `touch "$done_marker"` {
-			t.Errorf("%s: the bootstrap's last command is %q, want touch \"$done_marker\"", d.name, last)
+		if last := lastCommand(functionBody(t, boot, "main")); last != `touch "$done_marker"` {
+			t.Errorf("%s: the bootstrap main's last command is %q, want touch \"$done_marker\"", d.name, last)
+		}
+		if !strings.HasSuffix(boot, "\nif [[ \"${BASH_SOURCE[0]}\" == \"$0\" ]]; then\n  main \"$@\"\nfi\n") {
+			t.Errorf("%s: the bootstrap does not end by running main when executed", d.name)
 		}
 		if unit := mustFile(t, d, files, BootstrapUnitPath); !strings.Contains(unit, "\nConditionPathExists=!"+BootstrapDoneMarker+"\n") {
 			t.Errorf("%s: %s does not skip itself once %s exists", d.name, BootstrapUnitName, BootstrapDoneMarker)
@@ -440,6 +450,21 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 }
 
 // lastCommand returns the last line of a script that is neither blank nor a comment, trimmed.
+// functionBody returns the lines between "name() {" and the next line that is exactly "}".
+func functionBody(t *testing.T, script, name string) string {
+	t.Helper()
+	_, body, ok := strings.Cut(script, "\n"+name+"() {\n")
+	if !ok {
+		t.Fatalf("script defines no function %s", name)
+	}
+	body, _, ok = strings.Cut(body, "\n}\n")
+	if !ok {
+		t.Fatalf("function %s does not end with a line }", name)
+	}
+	return body
+}
+
+// lastCommand returns the last line of script that is neither blank nor a comment.
 func lastCommand(script string) string {
 	lines := strings.Split(script, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {

@@ -21,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/userdata"
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
 // Namespace is the Pulumi project name and so the config namespace of this program's keys.
@@ -94,7 +95,7 @@ type Config struct {
 	Stack   string // Pulumi stack name
 	Region  string // aws:region, e.g. "us-east-1"
 
-	MLflowVersion string // PyPI release, e.g. "3.17.0"
+	MLflowVersion string // PyPI release with a lock in userdata/lock, e.g. "3.17.2"
 	InstanceType  string // EC2 instance type, e.g. "t3.micro"
 	// AmiID pins the tracking server's AMI; "" = the latest Amazon Linux 2023 at each update.
 	AmiID string
@@ -333,9 +334,12 @@ func Parse(project, stack string, get Getter) (*Config, error) {
 	{
 		v := c.MLflowVersion
 		if m := releasePattern.FindStringSubmatch(v); m == nil {
-			p.fail(qualify(KeyMLflowVersion), "%q is not an MLflow release like 3.17.0 (MAJOR.MINOR.PATCH, no pre-releases)", v)
+			p.fail(qualify(KeyMLflowVersion), "%q is not an MLflow release like 3.17.2 (MAJOR.MINOR.PATCH, no pre-releases)", v)
 		} else if versionLess(m[1:], minMLflow) {
 			p.fail(qualify(KeyMLflowVersion), "%q is older than 3.5.0, the first release with --allowed-hosts, which the launch needs", v)
+		} else if _, err := lock.For(v); err != nil {
+			p.fail(qualify(KeyMLflowVersion), "%q has no hashed dependency lock; allowed: %s (add a release with `make lock MLFLOW_VERSION=%s` and commit userdata/lock/mlflow-%s.txt)",
+				v, strings.Join(lock.Versions(), ", "), v, v)
 		}
 	}
 

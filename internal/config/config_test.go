@@ -12,7 +12,7 @@ import (
 func valid() map[string]string {
 	return map[string]string{
 		"aws:region":                         "us-east-1",
-		"mlflow-aws:mlflowVersion":           "3.17.0",
+		"mlflow-aws:mlflowVersion":           "3.17.2",
 		"mlflow-aws:instanceType":            "t3.micro",
 		"mlflow-aws:amiId":                   "",
 		"mlflow-aws:allowedCidrs":            "[]",
@@ -62,7 +62,7 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		want   string            // part of the message
 	}{
 		{"aws:region", []string{"", "US East 1", "useast1"}, nil, "region"},
-		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0", "99999999999999999999.0.0", "3.17.12345"}, nil, "release"},
+		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0", "99999999999999999999.0.0", "3.17.12345", "3.17.0", "3.6.0"}, nil, "release"},
 		{"mlflow-aws:mlflowVersion", []string{"2.22.0", "3.4.9"}, nil, "3.5.0"},
 		{"mlflow-aws:instanceType", []string{"", "t3", "T3.MICRO", "t3.micro;rm", "db.t3.micro.x", "t3 .micro"}, nil, "instance type"},
 		{"mlflow-aws:amiId", []string{"ami-123", "AMI-0123456789abcdef0", "ami-0123456789abcdefg", "resolve:ssm:/x"}, nil, "AMI id"},
@@ -144,7 +144,7 @@ func TestLegitimateValuesAccepted(t *testing.T) {
 		"mlflow-aws:dbEngineVersion":         {"14", "18"},
 		"mlflow-aws:dbMaxAllocatedStorageGb": {"0", "22", "65536"},
 		"mlflow-aws:allowedCidrs":            {`["10.0.0.0/8","203.0.113.7/32"]`, manyCidrs(50)},
-		"mlflow-aws:mlflowVersion":           {"3.5.0", "3.17.0", "4.0.0", "10.12.1"},
+		"mlflow-aws:mlflowVersion":           {"3.5.0", "3.17.2"},
 	} {
 		for _, v := range values {
 			cfg := valid()
