@@ -5,6 +5,7 @@ package main
 
 import (
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -13,7 +14,12 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/internal/config"
 )
 
-func main() { pulumi.Run(program) }
+func main() {
+	if runByHand(os.Getenv) {
+		os.Exit(printStandaloneUsage(os.Stderr))
+	}
+	pulumi.Run(program)
+}
 
 // program is the whole deployment, exporting the stack outputs.
 func program(ctx *pulumi.Context) error { return deploy(ctx, ctx.Export) }
