@@ -20,7 +20,6 @@ import (
 
 	"mvdan.cc/sh/v3/syntax"
 
-	"github.com/mlflow-aws/mlflow-aws/components"
 )
 
 const (
@@ -410,15 +409,8 @@ func loadPeopleStack(t *testing.T, stack string) peopleStack {
 		"CMD_ID":                       "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
 		"PASSWORD_FILE":                "/tmp/tmp.XXXXXXXXXX",
 	}
-	doc, err := components.TrackingServerPolicy("arn:aws:s3:::"+bucket, components.ArtifactsPrefix,
-		fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", s.region, mockAccount, strings.TrimPrefix(param, "/")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The instance role's policy exactly as the stack registers it.
+	b := []byte(g.one(t, typeRolePolicy).str("policy"))
 	if err := json.Unmarshal(b, &s.instanceRole); err != nil {
 		t.Fatalf("instance role policy: %v", err)
 	}
