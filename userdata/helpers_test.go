@@ -1,8 +1,6 @@
 package userdata
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,20 +191,10 @@ func requireSystemPython(t *testing.T) string {
 	return py
 }
 
-// run runs a command with a timeout and returns stdout, stderr and the error.
+// run is testenv.Run.
 func run(t *testing.T, timeout time.Duration, env []string, stdin string, name string, args ...string) (string, string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	return testenv.Run(t, timeout, env, stdin, name, args...)
 }
 
 // sourced returns a bash line that sources the script at path of the first rendered document

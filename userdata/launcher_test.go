@@ -7,14 +7,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,66 +47,8 @@ func awsEnv(endpoint, home, region string) []string {
 // traffic anywhere but loopback.
 const EnvIMDSURL = "MLFLOW_IMDS_URL"
 
-// stubPrivateIPv4 is what imdsStub answers for local-ipv4 unless told otherwise.
+// stubPrivateIPv4 is what the IMDS stub answers for local-ipv4 unless told otherwise.
 const stubPrivateIPv4 = "172.31.16.10"
-
-// imdsStub is an IMDSv2 stand-in on 127.0.0.1: PUT /latest/api/token (with the TTL header)
-// issues a token; GET /latest/meta-data/local-ipv4 answers localIPv4 only with that token in
-// X-aws-ec2-metadata-token (401 otherwise, as IMDSv2 does for token-less IMDSv1 requests).
-type imdsStub struct {
-	url     string
-	mu      sync.Mutex
-	tokens  int // tokens issued
-	answers int // local-ipv4 answers given with a valid token
-	bad     []string
-}
-
-// startIMDSStub serves localIPv4 as local-ipv4; tokenStatus, when non-zero, is the status of
-// every token request (the token endpoint refuses).
-func startIMDSStub(t *testing.T, localIPv4 string, tokenStatus int) *imdsStub {
-	t.Helper()
-	s := &imdsStub{}
-	const token = "AQAEAFakeImdsV2Token-0123456789abcdef=="
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		switch {
-		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":
-			if r.Header.Get("X-aws-ec2-metadata-token-ttl-seconds") != "60" {
-				s.bad = append(s.bad, "token request without X-aws-ec2-metadata-token-ttl-seconds: 60")
-				http.Error(w, "missing TTL", http.StatusBadRequest)
-				return
-			}
-			if tokenStatus != 0 {
-				http.Error(w, "refused", tokenStatus)
-				return
-			}
-			s.tokens++
-			fmt.Fprint(w, token)
-		case r.Method == http.MethodGet && r.URL.Path == "/latest/meta-data/local-ipv4":
-			if s.tokens == 0 || r.Header.Get("X-aws-ec2-metadata-token") != token {
-				s.bad = append(s.bad, fmt.Sprintf("local-ipv4 request with token %q (tokens issued: %d)", r.Header.Get("X-aws-ec2-metadata-token"), s.tokens))
-				http.Error(w, "Unauthorized", http.StatusUnauthorized)
-				return
-			}
-			s.answers++
-			fmt.Fprint(w, localIPv4)
-		default:
-			s.bad = append(s.bad, r.Method+" "+r.URL.Path)
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s.url = srv.URL
-	return s
-}
-
-// requests returns the tokens issued, the valid local-ipv4 answers and the malformed requests.
-func (s *imdsStub) requests() (tokens, answers int, bad []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokens, s.answers, slices.Clone(s.bad)
-}
 
 // closedLoopbackURL is an http://127.0.0.1 URL nothing listens on (connection refused).
 func closedLoopbackURL(t *testing.T) string {
@@ -390,12 +330,12 @@ func TestLauncherBootSimulation(t *testing.T) {
 		for _, state := range []string{"initialized", "empty"} {
 			t.Run(d.name+"/"+state, func(t *testing.T) {
 				t.Parallel()
-				imds := startIMDSStub(t, stubPrivateIPv4, 0)
-				res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: state, memKiB: 2 * 1024 * 1024, cpus: 2, imdsURL: imds.url})
+				imds := testenv.StartIMDSStub(t, stubPrivateIPv4, 0)
+				res := simulateBoot(t, endpoint, env, launcher, helper, bootRun{dbState: state, memKiB: 2 * 1024 * 1024, cpus: 2, imdsURL: imds.URL})
 				if res.err != nil {
 					t.Fatalf("launcher failed: %v\nstdout:\n%s\nstderr:\n%s", res.err, res.stdout, res.stderr)
 				}
-				if tokens, answers, bad := imds.requests(); tokens != 1 || answers != 1 || len(bad) != 0 {
+				if tokens, answers, bad := imds.Requests(); tokens != 1 || answers != 1 || len(bad) != 0 {
 					t.Errorf("IMDS stub: %d token(s), %d local-ipv4 answer(s), bad requests %q; want one IMDSv2 token then one local-ipv4 with it", tokens, answers, bad)
 				}
 				assertPasswordContained(t, d.name, password, res)
@@ -551,14 +491,14 @@ func TestLauncherBootSimulation(t *testing.T) {
 	// the launcher logs one line about it. Every URL is on 127.0.0.1.
 	for _, c := range []struct {
 		name        string
-		imdsURL     func(t *testing.T) (url string, stub *imdsStub)
+		imdsURL     func(t *testing.T) (url string, stub *testenv.IMDSStub)
 		wantInLog   string
 		wantAnswers int
 	}{
-		{"absent (connection refused)", func(t *testing.T) (string, *imdsStub) { return closedLoopbackURL(t), nil }, "token request failed", 0},
-		{"token refused", func(t *testing.T) (string, *imdsStub) {
-			s := startIMDSStub(t, stubPrivateIPv4, http.StatusForbidden)
-			return s.url, s
+		{"absent (connection refused)", func(t *testing.T) (string, *testenv.IMDSStub) { return closedLoopbackURL(t), nil }, "token request failed", 0},
+		{"token refused", func(t *testing.T) (string, *testenv.IMDSStub) {
+			s := testenv.StartIMDSStub(t, stubPrivateIPv4, http.StatusForbidden)
+			return s.URL, s
 		}, "token request failed", 0},
 		{"answers not-an-ip", stubAnswering("not-an-ip"), "is not an IPv4 address", 1},
 		{"answers 1.2.3.4;rm", stubAnswering("1.2.3.4;rm -rf /"), "is not an IPv4 address", 1},
@@ -586,11 +526,11 @@ func TestLauncherBootSimulation(t *testing.T) {
 			if len(imdsLines) != 1 || !strings.Contains(imdsLines[0], c.wantInLog) || !strings.HasPrefix(imdsLines[0], "mlflow-launch: ") {
 				t.Errorf("launcher logged %q about IMDS, want one mlflow-launch line containing %q\nstderr:\n%s", imdsLines, c.wantInLog, res.stderr)
 			}
-			if strings.Contains(res.stderr, "FakeImdsV2Token") {
+			if strings.Contains(res.stderr, testenv.IMDSToken[:20]) {
 				t.Errorf("launcher logged the IMDS token:\n%s", res.stderr)
 			}
 			if stub != nil {
-				if _, answers, bad := stub.requests(); answers != c.wantAnswers || len(bad) != 0 {
+				if _, answers, bad := stub.Requests(); answers != c.wantAnswers || len(bad) != 0 {
 					t.Errorf("IMDS stub: %d local-ipv4 answer(s), bad requests %q; want %d and none", answers, bad, c.wantAnswers)
 				}
 			}
@@ -600,10 +540,10 @@ func TestLauncherBootSimulation(t *testing.T) {
 }
 
 // stubAnswering returns a bootRun IMDS URL factory for an imdsStub answering body as local-ipv4.
-func stubAnswering(body string) func(t *testing.T) (string, *imdsStub) {
-	return func(t *testing.T) (string, *imdsStub) {
-		s := startIMDSStub(t, body, 0)
-		return s.url, s
+func stubAnswering(body string) func(t *testing.T) (string, *testenv.IMDSStub) {
+	return func(t *testing.T) (string, *testenv.IMDSStub) {
+		s := testenv.StartIMDSStub(t, body, 0)
+		return s.URL, s
 	}
 }
 
