@@ -35,9 +35,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
-	name := "mlflow-" + ctx.Stack()
 
-	artifacts, err := components.NewArtifactStore(ctx, name+"-artifacts", &components.ArtifactStoreArgs{
+	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
 		BucketPrefix: cfg.BucketPrefix,
 		ProtectData:  cfg.ProtectData,
@@ -45,34 +44,36 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
-	backend, err := components.NewBackendStore(ctx, name+"-db", &components.BackendStoreArgs{
-		VpcID:                   network.VpcID,
-		SubnetIDs:               network.SubnetIDs,
-		DBInstanceIdentifier:    cfg.DBInstanceIdentifier,
-		PasswordParameterName:   cfg.PasswordParameterName(),
-		InstanceClass:           cfg.DBInstanceClass,
-		EngineVersion:           cfg.DBEngineVersion,
-		ParameterGroupFamily:    cfg.ParameterGroupFamily(),
-		AllocatedStorageGiB:     cfg.DBAllocatedStorageGiB,
-		MaxAllocatedStorageGiB:  cfg.DBMaxAllocatedStorageGiB,
-		MultiAZ:                 cfg.DBMultiAZ,
-		BackupRetentionDays:     cfg.DBBackupRetentionDays,
-		ProtectData:             cfg.ProtectData,
-		FinalSnapshotIdentifier: config.FinalSnapshotIdentifier(cfg.DBInstanceIdentifier),
+	backend, err := components.NewBackendStore(ctx, cfg.Name+"-db", &components.BackendStoreArgs{
+		VpcID:                  network.VpcID,
+		SubnetIDs:              network.SubnetIDs,
+		DBInstanceIdentifier:   cfg.DBInstanceIdentifier,
+		PasswordParameterName:  cfg.PasswordParameterName(),
+		InstanceClass:          cfg.DBInstanceClass,
+		EngineVersion:          cfg.DBEngineVersion,
+		ParameterGroupFamily:   cfg.ParameterGroupFamily(),
+		AllocatedStorageGiB:    cfg.DBAllocatedStorageGiB,
+		MaxAllocatedStorageGiB: cfg.DBMaxAllocatedStorageGiB,
+		MultiAZ:                cfg.DBMultiAZ,
+		BackupRetentionDays:    cfg.DBBackupRetentionDays,
+		ProtectData:            cfg.ProtectData,
 	})
 	if err != nil {
 		return err
 	}
-	server, err := components.NewTrackingServer(ctx, name+"-server", &components.TrackingServerArgs{
+	server, err := components.NewTrackingServer(ctx, cfg.Name+"-server", &components.TrackingServerArgs{
 		Region:                      cfg.Region,
+		Partition:                   cfg.Partition,
 		VpcID:                       network.VpcID,
 		SubnetID:                    network.InstanceSubnetID,
+		SubnetChosenByProgram:       network.InstanceSubnetChosenByProgram,
 		InstanceType:                cfg.InstanceType,
 		AmiID:                       cfg.AmiID,
 		MLflowVersion:               cfg.MLflowVersion,
 		ArtifactAccess:              cfg.ArtifactAccess,
 		Workers:                     cfg.Workers,
 		AllowedCidrs:                cfg.AllowedCidrs,
+		ClientsUsePrivateIP:         config.AllPrivate(cfg.AllowedCidrs),
 		AllowedHosts:                cfg.AllowedHosts,
 		SSHKeyName:                  cfg.SSHKeyName,
 		SSHCidrs:                    cfg.SSHCidrs,

@@ -7,11 +7,13 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 )
 
 // ArtifactsPrefix is the key prefix (no slashes) under which MLflow stores artifacts in the
 // bucket; the tracking server's IAM policy is scoped to it.
-const ArtifactsPrefix = "artifacts"
+const ArtifactsPrefix = mlflowspec.ArtifactsPrefix
 
 // Lifecycle periods of the artifact bucket, in days.
 const (
@@ -21,7 +23,7 @@ const (
 	NoncurrentVersionExpirationDays = 90
 )
 
-// ArtifactStoreArgs configures an ArtifactStore.
+// ArtifactStoreArgs configures an ArtifactStore; all its fields are plain configuration values.
 type ArtifactStoreArgs struct {
 	// BucketName is the exact S3 bucket name; "" generates a unique name from BucketPrefix.
 	BucketName string
@@ -39,11 +41,11 @@ type ArtifactStoreArgs struct {
 type ArtifactStore struct {
 	pulumi.ResourceState
 
-	BucketName pulumi.StringOutput // e.g. "mlflow-aws-dev-20261130103300000000000001"
-	BucketArn  pulumi.StringOutput // "arn:aws:s3:::<name>"
+	BucketName pulumi.StringOutput `pulumi:"bucketName"` // e.g. "mlflow-aws-dev-20261130103300000000000001"
+	BucketArn  pulumi.StringOutput `pulumi:"bucketArn"`  // "arn:aws:s3:::<name>"
 	// ArtifactsURI is "s3://<bucket>/artifacts": MLflow's --artifacts-destination (proxied) or
 	// --default-artifact-root (direct).
-	ArtifactsURI pulumi.StringOutput
+	ArtifactsURI pulumi.StringOutput `pulumi:"artifactsUri"`
 }
 
 // NewArtifactStore registers the artifact store (type token mlflow:aws:ArtifactStore).
@@ -138,11 +140,7 @@ func NewArtifactStore(ctx *pulumi.Context, name string, args *ArtifactStoreArgs,
 	a.BucketName = bucket.Bucket
 	a.BucketArn = bucket.Arn
 	a.ArtifactsURI = pulumi.Sprintf("s3://%s/%s", bucket.Bucket, ArtifactsPrefix)
-	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
-		"bucketName":   a.BucketName,
-		"bucketArn":    a.BucketArn,
-		"artifactsUri": a.ArtifactsURI,
-	}); err != nil {
+	if err := registerOutputs(ctx, a); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -9,38 +9,64 @@ import (
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/mlflow-aws/mlflow-aws/userdata"
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 )
 
-// Names MLflow's backend store uses inside PostgreSQL (the seed's names).
+// The backend store's database, master user and port.
 const (
-	DatabaseName = "mlflow_data"
-	DatabaseUser = "mlflow"
+	// DatabaseName is the database MLflow's tables live in.
+	DatabaseName = mlflowspec.DatabaseName
+	// DatabaseUser is the RDS master user MLflow connects as.
+	DatabaseUser = mlflowspec.DatabaseUser
 	// PostgresPort is the port RDS for PostgreSQL listens on.
 	PostgresPort = 5432
 	// PasswordLength is the length of the generated master password, in characters.
 	PasswordLength = 32
 )
 
-// BackendStoreArgs configures a BackendStore. Sizes are GiB, periods days.
+// PasswordSpecialCharacters is the exact set of non-alphanumeric characters the master password
+// generator (pulumi-random RandomPassword, overrideSpecial) may use; the alphabet is ASCII
+// letters, digits and these. RDS refuses '/', '@', '"' and space in a master password (Amazon
+// RDS User Guide, "Naming constraints in Amazon RDS"), which are therefore absent. The password
+// never appears in user data: the launcher reads it from SSM into PGPASSWORD, so no URI, shell
+// or unit escaping of it is needed.
+const PasswordSpecialCharacters = "!#$%&*()-_=+[]{}<>:?^~.,;|"
+
+// backendSecurityGroupDescription is constant: EC2 cannot change a security group's
+// description, so a description carrying the DB identifier would replace the group (and wait on
+// the database's network interfaces) whenever the identifier changed.
+const backendSecurityGroupDescription = "MLflow backend store: PostgreSQL from the tracking server only"
+
+// BackendStoreArgs configures a BackendStore. Sizes are GiB, periods days. Every field is a
+// value the stack configuration decides, so all are plain Go values.
 type BackendStoreArgs struct {
-	VpcID     string
-	SubnetIDs []string // at least two, in different Availability Zones
-	// DBInstanceIdentifier is a legal RDS identifier (config.CheckDBInstanceIdentifier).
+	// VpcID is the VPC of the DB security group.
+	VpcID string
+	// SubnetIDs are the DB subnet group's subnets: at least two, in different Availability Zones.
+	SubnetIDs []string
+	// DBInstanceIdentifier is a legal RDS identifier (awsnames.CheckDBInstanceIdentifier).
 	DBInstanceIdentifier string
 	// PasswordParameterName is the SSM parameter name, e.g. "/mlflow-aws/dev/db-password".
-	PasswordParameterName  string
-	InstanceClass          string // e.g. "db.t3.micro"
-	EngineVersion          string // PostgreSQL major version, e.g. "17"
-	ParameterGroupFamily   string // e.g. "postgres17"
-	AllocatedStorageGiB    int
-	MaxAllocatedStorageGiB int // 0 = no storage autoscaling
-	MultiAZ                bool
-	BackupRetentionDays    int
-	// ProtectData turns on deletion protection, a final snapshot and Pulumi's protect.
+	PasswordParameterName string
+	// InstanceClass is the RDS DB instance class, e.g. "db.t3.micro".
+	InstanceClass string
+	// EngineVersion is the PostgreSQL version: a major version ("17", RDS picks its default
+	// minor) or MAJOR.MINOR ("17.6").
+	EngineVersion string
+	// ParameterGroupFamily is the DB parameter group family of the major version, e.g. "postgres17".
+	ParameterGroupFamily string
+	// AllocatedStorageGiB is the initial gp3 storage.
+	AllocatedStorageGiB int
+	// MaxAllocatedStorageGiB is the storage autoscaling ceiling; 0 = no storage autoscaling.
+	MaxAllocatedStorageGiB int
+	// MultiAZ runs a standby in a second Availability Zone.
+	MultiAZ bool
+	// BackupRetentionDays is the automated backup retention (0 turns backups off).
+	BackupRetentionDays int
+	// ProtectData turns on deletion protection, a final snapshot with a unique name
+	// (awsnames.FinalSnapshotIdentifier) and Pulumi's protect.
 	ProtectData bool
-	// FinalSnapshotIdentifier names the final snapshot taken when a protected database is deleted.
-	FinalSnapshotIdentifier string
 }
 
 // BackendStore is MLflow's backend store: an RDS for PostgreSQL DB instance (Amazon RDS User
@@ -53,14 +79,14 @@ type BackendStoreArgs struct {
 type BackendStore struct {
 	pulumi.ResourceState
 
-	Address         pulumi.StringOutput // DB endpoint host name
-	Port            pulumi.IntOutput    // 5432
-	DatabaseName    pulumi.StringOutput // "mlflow_data"
-	Username        pulumi.StringOutput // "mlflow"
-	SecurityGroupID pulumi.StringOutput // the DB instance's security group
+	Address         pulumi.StringOutput `pulumi:"address"`         // DB endpoint host name
+	Port            pulumi.IntOutput    `pulumi:"port"`            // 5432
+	DatabaseName    pulumi.StringOutput `pulumi:"databaseName"`    // "mlflow_data"
+	Username        pulumi.StringOutput `pulumi:"username"`        // "mlflow"
+	SecurityGroupID pulumi.StringOutput `pulumi:"securityGroupId"` // the DB instance's security group
 	// PasswordParameterName and PasswordParameterArn identify the SecureString parameter.
-	PasswordParameterName pulumi.StringOutput
-	PasswordParameterArn  pulumi.StringOutput
+	PasswordParameterName pulumi.StringOutput `pulumi:"passwordParameterName"`
+	PasswordParameterArn  pulumi.StringOutput `pulumi:"passwordParameterArn"`
 }
 
 // NewBackendStore registers the backend store (type token mlflow:aws:BackendStore).
@@ -78,7 +104,7 @@ func NewBackendStore(ctx *pulumi.Context, name string, args *BackendStoreArgs, o
 	password, err := random.NewRandomPassword(ctx, name+"-password", &random.RandomPasswordArgs{
 		Length:          pulumi.Int(PasswordLength),
 		Special:         pulumi.Bool(true),
-		OverrideSpecial: pulumi.String(userdata.PasswordSpecialCharacters),
+		OverrideSpecial: pulumi.String(PasswordSpecialCharacters),
 		MinLower:        pulumi.Int(2),
 		MinUpper:        pulumi.Int(2),
 		MinNumeric:      pulumi.Int(2),
@@ -99,9 +125,12 @@ func NewBackendStore(ctx *pulumi.Context, name string, args *BackendStoreArgs, o
 
 	sg, err := ec2.NewSecurityGroup(ctx, name+"-sg", &ec2.SecurityGroupArgs{
 		VpcId:       pulumi.String(args.VpcID),
-		Description: pulumi.String("MLflow backend store " + args.DBInstanceIdentifier + ": PostgreSQL from the tracking server only"),
+		Description: pulumi.String(backendSecurityGroupDescription),
 		Tags:        pulumi.StringMap{"Name": pulumi.String(args.DBInstanceIdentifier)},
-	}, parent)
+	}, parent,
+		// Groups created with an older, identifier-bearing description keep it instead of being
+		// replaced (Pulumi docs, "ignoreChanges").
+		pulumi.IgnoreChanges([]string{"description"}))
 	if err != nil {
 		return nil, fmt.Errorf("backend store security group: %w", err)
 	}
@@ -157,7 +186,19 @@ func NewBackendStore(ctx *pulumi.Context, name string, args *BackendStoreArgs, o
 		Tags:                     pulumi.StringMap{"Name": pulumi.String(args.DBInstanceIdentifier)},
 	}
 	if args.ProtectData {
-		dbArgs.FinalSnapshotIdentifier = pulumi.String(args.FinalSnapshotIdentifier)
+		// A suffix drawn once per database and kept in the stack's state: a new identifier (a new
+		// database) draws a new one, and a stack recreated after a deletion starts afresh, so
+		// two deletions never collide on DBSnapshotAlreadyExists.
+		suffix, err := random.NewRandomId(ctx, name+"-final-snapshot-suffix", &random.RandomIdArgs{
+			ByteLength: pulumi.Int(awsnames.FinalSnapshotSuffixLen / 2),
+			Keepers:    pulumi.StringMap{"dbInstanceIdentifier": pulumi.String(args.DBInstanceIdentifier)},
+		}, parent)
+		if err != nil {
+			return nil, fmt.Errorf("backend store final snapshot suffix: %w", err)
+		}
+		dbArgs.FinalSnapshotIdentifier = suffix.Hex.ApplyT(func(hex string) string {
+			return awsnames.FinalSnapshotIdentifier(args.DBInstanceIdentifier, hex)
+		}).(pulumi.StringOutput)
 	}
 	db, err := rds.NewInstance(ctx, name, dbArgs, parent, protect)
 	if err != nil {
@@ -171,15 +212,7 @@ func NewBackendStore(ctx *pulumi.Context, name string, args *BackendStoreArgs, o
 	b.SecurityGroupID = sg.ID().ToStringOutput()
 	b.PasswordParameterName = parameter.Name
 	b.PasswordParameterArn = parameter.Arn
-	if err := ctx.RegisterResourceOutputs(b, pulumi.Map{
-		"address":               b.Address,
-		"port":                  b.Port,
-		"databaseName":          b.DatabaseName,
-		"username":              b.Username,
-		"securityGroupId":       b.SecurityGroupID,
-		"passwordParameterName": b.PasswordParameterName,
-		"passwordParameterArn":  b.PasswordParameterArn,
-	}); err != nil {
+	if err := registerOutputs(ctx, b); err != nil {
 		return nil, err
 	}
 	return b, nil

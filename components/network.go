@@ -18,13 +18,30 @@ type Network struct {
 	// offers the instance type (us-east-1e, for one, offers no t3). It must route to an internet
 	// gateway for the Elastic IP, SSM and PyPI (the default VPC's subnets do).
 	InstanceSubnetID string
+	// InstanceSubnetChosenByProgram is true when subnetIds is not configured and
+	// InstanceSubnetID is the program's choice among the VPC's subnets; the instance then keeps
+	// the subnet it was first placed in (TrackingServerArgs.SubnetChosenByProgram).
+	InstanceSubnetChosenByProgram bool
+}
+
+// chooseInstanceSubnet is the tracking server's subnet: the first configured subnet, else the
+// smallest id of the subnets in Availability Zones offering the instance type. Only the
+// configured choice is binding: an automatic choice can change when a subnet is added to the
+// VPC, so the instance records it in its state instead of following it.
+func chooseInstanceSubnet(configured, usable []string) (subnet string, chosenByProgram bool) {
+	if len(configured) > 0 {
+		return configured[0], false
+	}
+	if len(usable) == 0 {
+		return "", true
+	}
+	return slices.Min(usable), true
 }
 
 // LookupNetwork resolves the network (AWS provider data sources aws_vpc, aws_subnets and
 // aws_ec2_instance_type_offerings). vpcID "" selects the region's default VPC; subnetIDs empty
-// selects every subnet of the VPC. The tracking server goes into the first (sorted) of those
-// subnets whose Availability Zone offers instanceType; with configured subnetIDs, the first of
-// those. It fails when the VPC is missing or has fewer than two subnets.
+// selects every subnet of the VPC. The tracking server goes where chooseInstanceSubnet says. It
+// fails when the VPC is missing or has fewer than two subnets.
 func LookupNetwork(ctx *pulumi.Context, vpcID string, subnetIDs []string, instanceType string) (*Network, error) {
 	vpcArgs := &ec2.LookupVpcArgs{}
 	if vpcID == "" {
@@ -42,7 +59,7 @@ func LookupNetwork(ctx *pulumi.Context, vpcID string, subnetIDs []string, instan
 	n := &Network{VpcID: vpc.Id}
 	if len(subnetIDs) > 0 {
 		n.SubnetIDs = slices.Clone(subnetIDs)
-		n.InstanceSubnetID = subnetIDs[0]
+		n.InstanceSubnetID, n.InstanceSubnetChosenByProgram = chooseInstanceSubnet(subnetIDs, nil)
 		slices.Sort(n.SubnetIDs)
 		return n, nil
 	}
@@ -77,6 +94,6 @@ func LookupNetwork(ctx *pulumi.Context, vpcID string, subnetIDs []string, instan
 	if len(usable.Ids) == 0 {
 		return nil, fmt.Errorf("no subnet of VPC %s is in an Availability Zone offering %s (%v)", vpc.Id, instanceType, offers.Locations)
 	}
-	n.InstanceSubnetID = slices.Min(usable.Ids)
+	n.InstanceSubnetID, n.InstanceSubnetChosenByProgram = chooseInstanceSubnet(nil, usable.Ids)
 	return n, nil
 }

@@ -120,7 +120,7 @@ func EC2AssumeRolePolicy() PolicyDocument {
 
 // DenyInsecureTransportPolicy is the artifact bucket's policy: deny every S3 action on the
 // bucket and its objects when aws:SecureTransport is false (AWS Foundational Security Best
-// Practices S3.5; checkov CKV_AWS_... "S3 bucket requires SSL").
+// Practices S3.5; AWS Config rule s3-bucket-ssl-requests-only).
 func DenyInsecureTransportPolicy(bucketArn string) PolicyDocument {
 	return PolicyDocument{
 		Version: policyVersion,

@@ -9,22 +9,21 @@
 // "mlflow server".
 package userdata
 
-// Artifact access modes accepted in Params.ArtifactAccess.
+import "github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
+
+// Artifact access modes accepted in Params.ArtifactAccess, as the strings the env file carries
+// (mlflowspec.ArtifactAccess documents them).
 const (
-	// ArtifactAccessProxied serves artifacts through the tracking server
-	// ("mlflow server --artifacts-destination s3://..."); clients need no AWS credentials
-	// and use mlflow-artifacts:/ URIs.
-	ArtifactAccessProxied = "proxied"
-	// ArtifactAccessDirect makes clients read and write s3:// directly
-	// ("--default-artifact-root s3://... --no-serve-artifacts"); clients need AWS credentials.
-	ArtifactAccessDirect = "direct"
+	ArtifactAccessProxied = string(mlflowspec.ArtifactAccessProxied)
+	ArtifactAccessDirect  = string(mlflowspec.ArtifactAccessDirect)
 )
 
 // Params is everything the boot templates need. No field holds a secret: the password is
 // fetched on the instance from PasswordParameterName.
 type Params struct {
-	// MLflowVersion is the exact PyPI release of mlflow[auth] to install, e.g. "3.17.2"; it must
-	// have a lock in userdata/lock (lock.Versions), which pins every package the venv installs.
+	// MLflowVersion is the exact PyPI release of mlflow[auth] to install, e.g. "3.17.2"
+	// (mlflowspec.CheckRelease); it must have a lock in userdata/lock (lock.Versions), which pins
+	// every package the venv installs.
 	MLflowVersion string
 	// Region is the AWS region of the stack, e.g. "eu-west-1"; exported as AWS_DEFAULT_REGION
 	// (and AWS_REGION) so presigned URLs and SSM calls use it.
@@ -49,7 +48,8 @@ type Params struct {
 	// AllowedHosts are the Host header values MLflow >= 3.5 accepts (--allowed-hosts), each
 	// "host" or "host:port"; must cover every host:port of the tracking URI.
 	AllowedHosts []string
-	// Workers is the number of uvicorn workers; 0 sizes it at boot from the instance's memory.
+	// Workers is the number of uvicorn workers (0 to mlflowspec.MaxWorkers); 0 sizes it at boot
+	// from the instance's memory.
 	Workers int
 	// Port is the port MLflow listens on, 5000.
 	Port int

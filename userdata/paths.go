@@ -55,10 +55,3 @@ const (
 	// SwapFilePath is the 1 GiB swap file created on instances with at most ~1 GiB of memory.
 	SwapFilePath = "/swapfile"
 )
-
-// PasswordSpecialCharacters is the exact set of non-alphanumeric characters the backend store
-// password generator (pulumi-random RandomPassword, OverrideSpecial) may use. The password
-// alphabet is ASCII letters, digits and these; RDS forbids '/', '@', '"' and space, which
-// are therefore absent. The password never appears in user data: the launcher reads it from SSM
-// into PGPASSWORD, so no URI, shell or unit escaping of it is needed.
-const PasswordSpecialCharacters = "!#$%&*()-_=+[]{}<>:?^~.,;|"

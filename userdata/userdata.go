@@ -3,8 +3,10 @@ package userdata
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
@@ -35,29 +39,26 @@ const MaxUserDataBytes = 16 * 1024
 
 // Environment keys written to EnvFilePath, in file order. The launcher reads exactly these.
 const (
-	EnvBackendStoreURI      = "MLFLOW_BACKEND_STORE_URI"
-	EnvDBPasswordParameter  = "MLFLOW_DB_PASSWORD_PARAMETER"
-	EnvArtifactAccess       = "MLFLOW_ARTIFACT_ACCESS"
-	EnvArtifactsURI         = "MLFLOW_ARTIFACTS_URI"
-	EnvAllowedHosts         = "MLFLOW_ALLOWED_HOSTS"
-	EnvWorkers              = "MLFLOW_WORKERS"
-	EnvHost                 = "MLFLOW_HOST"
-	EnvPort                 = "MLFLOW_PORT"
-	EnvAWSDefaultRegion     = "AWS_DEFAULT_REGION"
-	EnvAWSRegion            = "AWS_REGION"
-	maxWorkers              = 256
-	minPort, maxPort        = 1024, 65535
-	minDBPort               = 1
-	maxSSMParameterNameSize = 1011
+	EnvBackendStoreURI     = "MLFLOW_BACKEND_STORE_URI"
+	EnvDBPasswordParameter = "MLFLOW_DB_PASSWORD_PARAMETER"
+	EnvArtifactAccess      = "MLFLOW_ARTIFACT_ACCESS"
+	EnvArtifactsURI        = "MLFLOW_ARTIFACTS_URI"
+	EnvAllowedHosts        = "MLFLOW_ALLOWED_HOSTS"
+	EnvWorkers             = "MLFLOW_WORKERS"
+	EnvHost                = "MLFLOW_HOST"
+	EnvPort                = "MLFLOW_PORT"
+	EnvAWSDefaultRegion    = "AWS_DEFAULT_REGION"
+	EnvAWSRegion           = "AWS_REGION"
+	minPort, maxPort       = 1024, 65535
+	minDBPort              = 1
 )
 
+// EnvKeys lists every key EnvFile writes, in file order.
+var EnvKeys = []string{EnvBackendStoreURI, EnvDBPasswordParameter, EnvArtifactAccess, EnvArtifactsURI, EnvAllowedHosts,
+	EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
+
 var (
-	versionRe  = regexp.MustCompile(`^[0-9]+(\.[0-9]+){1,3}((a|b|rc)[0-9]+)?(\.post[0-9]+)?$`)
-	regionRe   = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`)
-	labelRe    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	dbIdentRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
-	ssmNameRe  = regexp.MustCompile(`^[A-Za-z0-9_.\-/]+$`)
-	bucketRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	s3PrefixRe = regexp.MustCompile(`^[A-Za-z0-9._/-]*$`)
 	pemPathRe  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*\.pem$`)
 )
@@ -101,34 +102,23 @@ func LockURI(p Params, l lock.Lock) string {
 	return "s3://" + bucket + "/" + l.ObjectKey()
 }
 
-// The Amazon RDS global certificate bundles (every RDS CA of one AWS partition), from the Amazon
-// RDS User Guide, "Certificate bundles by AWS Region" (docs.aws.amazon.com for the commercial and
-// GovCloud partitions, docs.amazonaws.cn for China).
+// The Amazon RDS global certificate bundles of the partitions the program supports (see
+// awsnames.RDSCABundleURL).
 const (
-	RDSCABundleURLCommercial = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
-	RDSCABundleURLGovCloud   = "https://truststore.pki.us-gov-west-1.rds.amazonaws.com/global/global-bundle.pem"
-	RDSCABundleURLChina      = "https://rds-truststore.s3.cn-north-1.amazonaws.com.cn/global/global-bundle.pem"
+	RDSCABundleURLCommercial = awsnames.RDSCABundleURLCommercial
+	RDSCABundleURLGovCloud   = awsnames.RDSCABundleURLGovCloud
+	RDSCABundleURLChina      = awsnames.RDSCABundleURLChina
 )
 
-// IsRegion reports whether s has the shape of an AWS region name ("us-east-1",
-// "us-gov-west-1", "eusc-de-east-1"); it does not check the region exists.
-func IsRegion(s string) bool { return regionRe.MatchString(s) }
-
-// RDSCABundleURL returns the Amazon RDS global certificate bundle of region's partition:
-// RDSCABundleURLGovCloud for us-gov-*, RDSCABundleURLChina for cn-*, else
-// RDSCABundleURLCommercial. A global bundle (rather than the region-specific
-// <region>/<region>-bundle.pem) holds the root and intermediate CAs of every region of the
-// partition, so one URL per partition serves whichever RDS CA (rds-ca-rsa2048-g1,
-// rds-ca-rsa4096-g1, rds-ca-ecc384-g1) the DB instance uses. Other partitions (e.g. us-iso-*)
-// are not covered: set Params.RDSCABundleURL for them.
+// RDSCABundleURL returns the Amazon RDS global certificate bundle of region's partition
+// (awsnames.RDSCABundleURL), or "" for a region of a partition the program does not support
+// (Validate then refuses the Region). Render uses it when Params.RDSCABundleURL is empty.
 func RDSCABundleURL(region string) string {
-	switch {
-	case strings.HasPrefix(region, "us-gov-"):
-		return RDSCABundleURLGovCloud
-	case strings.HasPrefix(region, "cn-"):
-		return RDSCABundleURLChina
+	u, err := awsnames.RDSCABundleURL(region)
+	if err != nil {
+		return ""
 	}
-	return RDSCABundleURLCommercial
+	return u
 }
 
 // Validate returns nil when p can be rendered, else every problem joined with errors.Join, one
@@ -154,13 +144,17 @@ func Validate(p Params) error {
 		return problem
 	}
 
-	if !versionRe.MatchString(p.MLflowVersion) {
-		add("MLflowVersion", p.MLflowVersion, "is not an exact MLflow release like 3.17.2")
+	if err := mlflowspec.CheckRelease(p.MLflowVersion); err != nil {
+		errs = append(errs, fmt.Errorf("MLflowVersion %w", err))
 	} else if _, err := lock.For(p.MLflowVersion); err != nil {
 		errs = append(errs, fmt.Errorf("MLflowVersion: %w", err))
 	}
-	check("Region", p.Region, unless(IsRegion(p.Region), "is not a region name like eu-west-1"))
-	check("BackendStoreHost", p.BackendStoreHost, unless(isHostName(p.BackendStoreHost),
+	regionProblem := ""
+	if _, err := awsnames.Partition(p.Region); err != nil {
+		regionProblem = "is not a region of a supported partition: " + err.Error()
+	}
+	check("Region", p.Region, regionProblem)
+	check("BackendStoreHost", p.BackendStoreHost, unless(awsnames.IsHostName(p.BackendStoreHost),
 		"is not a DNS name or IPv4 address like mydb.abc123.eu-west-1.rds.amazonaws.com (no port, no scheme)"))
 	if p.BackendStorePort < minDBPort || p.BackendStorePort > maxPort {
 		add("BackendStorePort", strconv.Itoa(p.BackendStorePort), fmt.Sprintf("is not a TCP port in %d..%d", minDBPort, maxPort))
@@ -172,7 +166,7 @@ func Validate(p Params) error {
 		add("DatabaseUser", p.DatabaseUser, "is not a PostgreSQL user name: a letter, then letters, digits or '_', at most 63")
 	}
 	check("PasswordParameterName", p.PasswordParameterName, ssmNameProblem(p.PasswordParameterName))
-	if p.ArtifactAccess != ArtifactAccessProxied && p.ArtifactAccess != ArtifactAccessDirect {
+	if !mlflowspec.ArtifactAccess(p.ArtifactAccess).Valid() {
 		add("ArtifactAccess", p.ArtifactAccess, fmt.Sprintf("is not %q or %q", ArtifactAccessProxied, ArtifactAccessDirect))
 	}
 	check("ArtifactsURI", p.ArtifactsURI, s3URIProblem(p.ArtifactsURI))
@@ -182,8 +176,8 @@ func Validate(p Params) error {
 	for i, h := range p.AllowedHosts {
 		check(fmt.Sprintf("AllowedHosts[%d]", i), h, allowedHostProblem(h))
 	}
-	if p.Workers < 0 || p.Workers > maxWorkers {
-		add("Workers", strconv.Itoa(p.Workers), fmt.Sprintf("is not in 0..%d (0 sizes workers from the instance's memory at boot)", maxWorkers))
+	if p.Workers < 0 || p.Workers > mlflowspec.MaxWorkers {
+		add("Workers", strconv.Itoa(p.Workers), fmt.Sprintf("is not in 0..%d (0 sizes workers from the instance's memory at boot)", mlflowspec.MaxWorkers))
 	}
 	if p.Port < minPort || p.Port > maxPort {
 		add("Port", strconv.Itoa(p.Port), fmt.Sprintf("is not a TCP port in %d..%d (the unprivileged %s user cannot bind lower ports)", minPort, maxPort, ServiceUser))
@@ -196,23 +190,6 @@ func Validate(p Params) error {
 	return errors.Join(errs...)
 }
 
-func isHostName(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if !labelRe.MatchString(label) {
-			return false
-		}
-	}
-	// A dotted all-numeric name must be a real IPv4 address (rejects 999.1.1.1).
-	if strings.Trim(h, "0123456789.") == "" {
-		ip := net.ParseIP(h)
-		return ip != nil && ip.To4() != nil
-	}
-	return true
-}
-
 // caBundleURLProblem accepts https://<host>/<path>.pem, host a DNS name ending in .amazonaws.com
 // or .amazonaws.com.cn, path letters, digits and . _ - / (no "..", "//", port, user, query or
 // fragment): the bootstrap puts it in single quotes and hands it to curl.
@@ -222,7 +199,7 @@ func caBundleURLProblem(s string) string {
 	if err != nil || len(s) > 1024 || u.Scheme != "https" || s != "https://"+u.Host+u.Path {
 		return want
 	}
-	if h := strings.ToLower(u.Host); !isHostName(u.Host) || net.ParseIP(u.Host) != nil ||
+	if h := strings.ToLower(u.Host); !awsnames.IsHostName(u.Host) || net.ParseIP(u.Host) != nil ||
 		!(strings.HasSuffix(h, ".amazonaws.com") || strings.HasSuffix(h, ".amazonaws.com.cn")) {
 		return want + " (host must end in .amazonaws.com or .amazonaws.com.cn)"
 	}
@@ -233,21 +210,8 @@ func caBundleURLProblem(s string) string {
 }
 
 func ssmNameProblem(n string) string {
-	switch {
-	case n == "":
-		return "is empty; want an SSM parameter name like /mlflow-aws/dev/db-password"
-	case len(n) > maxSSMParameterNameSize:
-		return fmt.Sprintf("is longer than %d characters", maxSSMParameterNameSize)
-	case !ssmNameRe.MatchString(n):
-		return "is not an SSM parameter name: letters, digits and . - _ / only"
-	case strings.Contains(n, "/") && !strings.HasPrefix(n, "/"):
-		return "is not an SSM parameter name: a hierarchical name must start with /"
-	case strings.Contains(n, "//") || strings.HasSuffix(n, "/"):
-		return "is not an SSM parameter name: empty path segment"
-	}
-	first := strings.ToLower(strings.TrimPrefix(n, "/"))
-	if strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm") {
-		return "is not an SSM parameter name: it may not begin with aws or ssm"
+	if err := awsnames.CheckSSMParameterName(n); err != nil {
+		return "is not an SSM parameter name: " + err.Error()
 	}
 	return ""
 }
@@ -257,8 +221,8 @@ func s3URIProblem(s string) string {
 	if err != nil || u.Scheme != "s3" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "is not an S3 URI like s3://bucket/prefix"
 	}
-	if !bucketRe.MatchString(u.Host) || strings.Contains(u.Host, "..") || net.ParseIP(u.Host) != nil {
-		return "does not name a valid S3 bucket (3-63 lower-case letters, digits, '.', '-')"
+	if err := awsnames.CheckS3BucketName(u.Host); err != nil {
+		return "does not name a valid S3 bucket: " + err.Error()
 	}
 	prefix := strings.TrimPrefix(u.Path, "/")
 	if !s3PrefixRe.MatchString(prefix) || strings.Contains(prefix, "//") || strings.Contains(prefix, "..") {
@@ -268,26 +232,13 @@ func s3URIProblem(s string) string {
 }
 
 // CheckAllowedHost returns nil when h can be one of MLflow's --allowed-hosts entries as Render
-// writes them: "host" or "host:port", host a DNS name or IPv4 address, port 1 to 65535; no
-// scheme, path, wildcard or IPv6 (MLflow "Protect Your Tracking Server from Network Exposure").
-func CheckAllowedHost(h string) error {
-	if p := allowedHostProblem(h); p != "" {
-		return fmt.Errorf("%q %s", h, p)
-	}
-	return nil
-}
+// writes them (awsnames.CheckHostPort): "host" or "host:port", host a DNS name or IPv4 address,
+// port 1 to 65535; no scheme, path, wildcard or IPv6.
+func CheckAllowedHost(h string) error { return awsnames.CheckHostPort(h) }
 
 func allowedHostProblem(h string) string {
-	host, port := h, ""
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		host, port = h[:i], h[i+1:]
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > maxPort || strconv.Itoa(n) != port {
-			return "has a port that is not 1..65535"
-		}
-	}
-	if !isHostName(host) {
-		return "is not host or host:port with a DNS name or IPv4 address (no scheme, path, wildcard or IPv6)"
+	if err := awsnames.CheckHostPort(h); err != nil {
+		return strings.TrimPrefix(err.Error(), fmt.Sprintf("%q ", h))
 	}
 	return ""
 }
@@ -441,21 +392,49 @@ func Render(p Params) (string, error) {
 // timestamp), so an unchanged document never shows as a user data change. It fails when the
 // compressed document is over MaxUserDataBytes.
 func EncodeForEC2(doc string) (string, error) {
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	raw, err := gzipDocument(doc)
 	if err != nil {
 		return "", err
 	}
+	if len(raw) > MaxUserDataBytes {
+		return "", fmt.Errorf("user data is %d bytes gzipped, over the EC2 limit of %d", len(raw), MaxUserDataBytes)
+	}
+	return base64.StdEncoding.EncodeToString(raw), nil
+}
+
+// EncodedSize is the size in bytes of doc as EC2 counts it against MaxUserDataBytes: gzipped,
+// before base64.
+func EncodedSize(doc string) (int, error) {
+	raw, err := gzipDocument(doc)
+	return len(raw), err
+}
+
+func gzipDocument(doc string) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := zw.Write([]byte(doc)); err != nil {
-		return "", fmt.Errorf("gzip user data: %w", err)
+		return nil, fmt.Errorf("gzip user data: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return "", fmt.Errorf("gzip user data: %w", err)
+		return nil, fmt.Errorf("gzip user data: %w", err)
 	}
-	if buf.Len() > MaxUserDataBytes {
-		return "", fmt.Errorf("user data is %d bytes gzipped, over the EC2 limit of %d", buf.Len(), MaxUserDataBytes)
-	}
-	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+	return buf.Bytes(), nil
+}
+
+// DigestLen is the number of hex digits Digest returns.
+const DigestLen = 12
+
+// Digest is a short fingerprint of a rendered document: the first DigestLen hex digits of its
+// SHA-256. The tracking server's instance carries it as a tag, so a preview shows a launch
+// change as "user-data-sha256: 1a2b… => 3c4d…" next to the opaque userDataBase64, and a reviewer
+// matches it with `sha256sum userdata/testdata/<stack>.cloud-config.yaml`. Render is
+// deterministic, so an unchanged launch keeps its digest.
+func Digest(doc string) string {
+	sum := sha256.Sum256([]byte(doc))
+	return hex.EncodeToString(sum[:])[:DigestLen]
 }
 
 // DecodeFromEC2 reverses EncodeForEC2: base64, then gunzip. It is how to read the document back

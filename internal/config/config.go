@@ -20,11 +20,14 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/mlflow-aws/mlflow-aws/userdata"
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
-// Namespace is the Pulumi project name and so the config namespace of this program's keys.
+// Namespace is the project name in Pulumi.yaml and so the config namespace of this program's
+// keys. Pulumi puts a project's own config keys under its name, so a renamed project reads its
+// keys under the new name (Load passes ctx.Project() to Parse).
 const Namespace = "mlflow-aws"
 
 // Config keys (without namespace), as declared in Pulumi.yaml.
@@ -64,9 +67,6 @@ var Keys = []string{
 
 // Allowed values and ranges.
 const (
-	ArtifactAccessProxied = "proxied"
-	ArtifactAccessDirect  = "direct"
-
 	// MinAllocatedStorageGiB and MaxAllocatedStorageGiB bound gp3 storage for RDS for
 	// PostgreSQL (Amazon RDS User Guide, "Amazon RDS DB instance storage").
 	MinAllocatedStorageGiB = 20
@@ -79,32 +79,42 @@ const (
 	// MaxStackNameLen bounds the Pulumi stack name: the tracking server's IAM role is named
 	// "mlflow-<stack>-server-role-<7 random>", and IAM role names have at most 64 characters.
 	MaxStackNameLen = 32
-	// MaxWorkers bounds an explicit uvicorn worker count.
-	MaxWorkers = 64
+	// MaxSubnets bounds subnetIds: a DB subnet group holds at most 20 subnets (Amazon RDS User
+	// Guide, "Quotas in Amazon RDS").
+	MaxSubnets = 20
 )
 
 // EngineMajorVersions are the RDS for PostgreSQL major versions accepted for dbEngineVersion.
 var EngineMajorVersions = []string{"14", "15", "16", "17", "18"}
 
-// minMLflow is the oldest MLflow accepted: 3.5.0 added --allowed-hosts, which the launch uses.
-var minMLflow = [3]int{3, 5, 0}
+// engineVersionPattern: a major version, or MAJOR.MINOR (RDS for PostgreSQL 10 and later number
+// releases MAJOR.MINOR, e.g. 16.13, 17.6; Amazon RDS User Guide, "Supported PostgreSQL major
+// versions"). Group 1 is the major version.
+var engineVersionPattern = regexp.MustCompile(`^([1-9][0-9]?)(\.(0|[1-9][0-9]{0,2}))?$`)
 
-// Config is the validated configuration of one stack. Sizes are GiB, periods days.
+// Config is the validated configuration of one stack. Sizes are GiB (the keys ending in "Gb"
+// hold GiB, as RDS counts storage), periods days.
 type Config struct {
-	Project string // Pulumi project name
-	Stack   string // Pulumi stack name
-	Region  string // aws:region, e.g. "us-east-1"
+	Project   string // Pulumi project name
+	Stack     string // Pulumi stack name
+	Region    string // aws:region, e.g. "us-east-1"
+	Partition string // the region's AWS partition, e.g. "aws" (awsnames.Partition)
+	// Name is the base of every logical resource name: "mlflow-" plus the stack name in letters,
+	// digits and single hyphens (ResourceName), so every name the provider derives from it is
+	// legal for its AWS resource.
+	Name string
 
 	MLflowVersion string // PyPI release with a lock in userdata/lock, e.g. "3.17.2"
 	InstanceType  string // EC2 instance type, e.g. "t3.micro"
 	// AmiID pins the tracking server's AMI; "" = the latest Amazon Linux 2023 at each update.
 	AmiID string
-	// AllowedCidrs may reach port 5000 (canonical IPv4/IPv6 prefixes); empty = none, use SSM.
+	// AllowedCidrs may reach port 5000 (canonical IPv4 prefixes); empty = none, use SSM.
 	AllowedCidrs []string
 	// AllowedHosts are extra Host header values MLflow accepts ("host" or "host:port"), e.g. a
 	// DNS name or load balancer in front of the server; the tracking URI's hosts are always in.
 	AllowedHosts []string
-	// AllowPublicAccess acknowledges 0.0.0.0/0 or ::/0 in allowedCidrs/sshCidrs when ProtectData.
+	// AllowPublicAccess acknowledges an internet-wide IPv4 block in allowedCidrs/sshCidrs when
+	// ProtectData.
 	AllowPublicAccess bool
 	SSHKeyName        string   // EC2 key pair name; "" = none
 	SSHCidrs          []string // may reach port 22 (only with SSHKeyName)
@@ -112,7 +122,7 @@ type Config struct {
 	SubnetIDs         []string // empty = every subnet of the VPC
 
 	DBInstanceClass          string // e.g. "db.t3.micro"
-	DBEngineVersion          string // PostgreSQL major version, e.g. "17"
+	DBEngineVersion          string // PostgreSQL major version or MAJOR.MINOR, e.g. "17" or "17.6"
 	DBAllocatedStorageGiB    int
 	DBMaxAllocatedStorageGiB int
 	DBMultiAZ                bool
@@ -124,8 +134,8 @@ type Config struct {
 	// BucketPrefix is the prefix of the generated bucket name when ArtifactBucketName is "".
 	BucketPrefix string
 
-	ArtifactAccess string // ArtifactAccessProxied or ArtifactAccessDirect
-	Workers        int    // uvicorn workers; 0 = sized from the instance's memory at boot
+	ArtifactAccess mlflowspec.ArtifactAccess
+	Workers        int // uvicorn workers; 0 = sized from the instance's memory at boot
 	// ProtectData turns on RDS deletion protection, a final snapshot, no bucket force-destroy and
 	// Pulumi's protect on the database and bucket.
 	ProtectData bool
@@ -158,14 +168,15 @@ type Getter func(key string) (string, bool)
 // silently: the Pulumi CLI checks only declared keys). The key list comes from the engine's
 // PULUMI_CONFIG environment variable (a JSON object). It fails with *Error.
 func Load(ctx *pulumi.Context) (*Config, error) {
-	c, err := Parse(ctx.Project(), ctx.Stack(), ctx.GetConfig)
 	var keys map[string]json.RawMessage
 	if raw := os.Getenv(pulumi.EnvConfig); raw != "" {
 		if jerr := json.Unmarshal([]byte(raw), &keys); jerr != nil {
 			return nil, fmt.Errorf("read %s: %w", pulumi.EnvConfig, jerr)
 		}
 	}
-	unknown := UnknownKeys(slices.Collect(maps.Keys(keys)))
+	present := slices.Sorted(maps.Keys(keys))
+	c, err := parse(ctx.Project(), ctx.Stack(), ctx.GetConfig, present)
+	unknown := UnknownKeys(ctx.Project(), present)
 	if len(unknown) == 0 {
 		return c, err
 	}
@@ -177,24 +188,55 @@ func Load(ctx *pulumi.Context) (*Config, error) {
 	return nil, cerr
 }
 
-// UnknownKeys returns a Problem for every key of this program's namespace ("mlflow-aws:...")
-// that Pulumi.yaml does not declare, suggesting the closest known key. Keys of other
-// namespaces (aws:, pulumi:) are not this program's to judge.
-func UnknownKeys(keys []string) []Problem {
+// UnknownKeys returns a Problem for every key of namespace ns (the project name) that
+// Pulumi.yaml does not declare, suggesting the closest known key, and for every known key
+// written under another namespace whose key ns:key is also set (it is ignored; parse reports
+// the ones whose ns:key is missing, with the same hint). Keys of the provider namespaces (aws:,
+// pulumi:, random:) are not this program's to judge.
+func UnknownKeys(ns string, keys []string) []Problem {
 	var out []Problem
-	slices.Sort(keys)
+	keys = slices.Sorted(slices.Values(keys))
 	for _, k := range keys {
-		name, ok := strings.CutPrefix(k, Namespace+":")
-		if !ok || slices.Contains(Keys, name) {
+		space, name, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		if space != ns {
+			if !slices.Contains(providerNamespaces, space) && slices.Contains(Keys, name) && slices.Contains(keys, ns+":"+name) {
+				out = append(out, Problem{Key: k, Message: fmt.Sprintf("is ignored: %s", namespaceHint(ns))})
+			}
+			continue
+		}
+		if slices.Contains(Keys, name) {
 			continue
 		}
 		msg := "is not a configuration key of this program"
 		if guess := closestKey(name); guess != "" {
-			msg += fmt.Sprintf("; did you mean %s?", qualify(guess))
+			msg += fmt.Sprintf("; did you mean %s:%s?", ns, guess)
 		} else {
 			msg += "; known keys: " + strings.Join(Keys, ", ")
 		}
 		out = append(out, Problem{Key: k, Message: msg})
+	}
+	return out
+}
+
+// providerNamespaces are config namespaces of the providers and the engine, never this program's.
+var providerNamespaces = []string{"aws", "pulumi", "random"}
+
+func namespaceHint(ns string) string {
+	return fmt.Sprintf("this program reads its keys under %s: (the project name in Pulumi.yaml); after renaming the project, move the keys of every stack file to %s:", ns, ns)
+}
+
+// elsewhere maps each known key written under a foreign namespace to that qualified key, e.g.
+// "workers" -> "old-name:workers", from the keys the engine passed.
+func elsewhere(ns string, present []string) map[string]string {
+	out := map[string]string{}
+	for _, k := range present {
+		space, name, ok := strings.Cut(k, ":")
+		if ok && space != ns && !slices.Contains(providerNamespaces, space) && slices.Contains(Keys, name) {
+			out[name] = k
+		}
 	}
 	return out
 }
@@ -232,25 +274,53 @@ func editDistance(a, b string) int {
 }
 
 type parser struct {
-	get      Getter
-	problems []Problem
+	ns        string // the namespace of this program's keys: the project name
+	get       Getter
+	problems  []Problem
+	bad       map[string]bool   // keys with a problem
+	elsewhere map[string]string // known key -> the same key under a foreign namespace
 }
 
+// fail records a problem of key. A key that is not set has that one problem only: the checks of
+// its (empty) value add nothing.
 func (p *parser) fail(key, format string, args ...any) {
+	if p.bad[key+" (not set)"] {
+		return
+	}
+	p.bad[key] = true
 	p.problems = append(p.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
-func qualify(key string) string {
+// valid reports whether none of keys has a problem yet: cross-key rules run only on valid
+// values, so each mistake is reported once, on its own key, and independent mistakes are all
+// reported.
+func (p *parser) valid(keys ...string) bool {
+	for _, k := range keys {
+		if p.bad[p.qualify(k)] {
+			return false
+		}
+	}
+	return true
+}
+
+// qualify returns key under this program's namespace ("workers" -> "mlflow-aws:workers");
+// keys already qualified ("aws:region") are returned as they are.
+func (p *parser) qualify(key string) string {
 	if strings.Contains(key, ":") {
 		return key
 	}
-	return Namespace + ":" + key
+	return p.ns + ":" + key
 }
 
 func (p *parser) raw(key string) (string, bool) {
-	v, ok := p.get(qualify(key))
+	v, ok := p.get(p.qualify(key))
 	if !ok {
-		p.fail(qualify(key), "is not set; Pulumi.yaml declares its default (Pulumi CLI >= 3.44 applies it)")
+		defer func() { p.bad[p.qualify(key)+" (not set)"] = true }()
+		if other, found := p.elsewhere[key]; found {
+			p.fail(p.qualify(key), "is not set, but %s is: %s", other, namespaceHint(p.ns))
+		} else {
+			p.fail(p.qualify(key), "is not set; Pulumi.yaml declares its default (Pulumi CLI >= 3.44 applies it)")
+		}
 	}
 	return v, ok
 }
@@ -267,11 +337,11 @@ func (p *parser) integer(key string, min, max int) int {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		p.fail(qualify(key), "%q is not an integer; allowed: %d to %d", v, min, max)
+		p.fail(p.qualify(key), "%q is not an integer; allowed: %d to %d", v, min, max)
 		return 0
 	}
 	if n < min || n > max {
-		p.fail(qualify(key), "%d is out of range; allowed: %d to %d", n, min, max)
+		p.fail(p.qualify(key), "%d is out of range; allowed: %d to %d", n, min, max)
 	}
 	return n
 }
@@ -287,7 +357,7 @@ func (p *parser) boolean(key string) bool {
 	case "false":
 		return false
 	}
-	p.fail(qualify(key), "%q is not a boolean; allowed: true or false", v)
+	p.fail(p.qualify(key), "%q is not a boolean; allowed: true or false", v)
 	return false
 }
 
@@ -298,143 +368,178 @@ func (p *parser) list(key string) []string {
 	}
 	var out []string
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
-		p.fail(qualify(key), "%q is not a list of strings (YAML sequence, e.g. [\"a\", \"b\"])", v)
+		p.fail(p.qualify(key), "%q is not a list of strings (YAML sequence, e.g. [\"a\", \"b\"])", v)
 		return nil
 	}
 	return out
 }
 
 var (
-	releasePattern      = regexp.MustCompile(`^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$`)
-	instanceTypePattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)?\.[a-z0-9]+$`)
-	dbClassPattern      = regexp.MustCompile(`^db\.[a-z][a-z0-9]*\.[a-z0-9]+$`)
-	amiIDPattern        = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	vpcIDPattern        = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	subnetIDPattern     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
-	keyPairNamePattern  = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
+	dbClassPattern     = regexp.MustCompile(`^db\.[a-z][a-z0-9]*\.[a-z0-9]+$`)
+	amiIDPattern       = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	vpcIDPattern       = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	subnetIDPattern    = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	keyPairNamePattern = regexp.MustCompile(`^[\x20-\x7e]{1,255}$`)
 )
 
-// Parse validates the raw configuration of stack `stack` of project `project`. It returns every
-// problem at once as *Error.
+// Parse validates the raw configuration of stack `stack` of project `project`; the program's
+// keys live under the project's namespace ("<project>:key", as Pulumi.yaml declares them). It
+// returns every problem at once as *Error.
 func Parse(project, stack string, get Getter) (*Config, error) {
-	p := &parser{get: get}
+	return parse(project, stack, get, nil)
+}
+
+// parse is Parse with the list of every key the engine passed (PULUMI_CONFIG), used to recognise
+// this program's keys written under another namespace.
+func parse(project, stack string, get Getter, present []string) (*Config, error) {
+	p := &parser{ns: project, get: get, bad: map[string]bool{}, elsewhere: elsewhere(project, present)}
 	c := &Config{Project: project, Stack: stack}
-
-	if len(stack) > MaxStackNameLen {
-		p.fail("stack name", "%q has %d characters; at most %d, so the IAM role name derived from it fits IAM's 64", stack, len(stack), MaxStackNameLen)
-	}
-	c.Region, _ = p.get(KeyRegion)
-	if c.Region == "" {
-		p.fail(KeyRegion, "is not set; set it with `pulumi config set aws:region <region>`, e.g. us-east-1")
-	} else if !userdata.IsRegion(c.Region) {
-		p.fail(KeyRegion, "%q is not an AWS region name like us-east-1", c.Region)
-	}
-
-	c.MLflowVersion = p.str(KeyMLflowVersion)
-	{
-		v := c.MLflowVersion
-		if m := releasePattern.FindStringSubmatch(v); m == nil {
-			p.fail(qualify(KeyMLflowVersion), "%q is not an MLflow release like 3.17.2 (MAJOR.MINOR.PATCH, no pre-releases)", v)
-		} else if versionLess(m[1:], minMLflow) {
-			p.fail(qualify(KeyMLflowVersion), "%q is older than 3.5.0, the first release with --allowed-hosts, which the launch needs", v)
-		} else if _, err := lock.For(v); err != nil {
-			p.fail(qualify(KeyMLflowVersion), "%q has no hashed dependency lock; allowed: %s (add a release with `make lock MLFLOW_VERSION=%s` and commit userdata/lock/mlflow-%s.txt)",
-				v, strings.Join(lock.Versions(), ", "), v, v)
-		}
-	}
-
-	c.InstanceType = p.str(KeyInstanceType)
-	if !instanceTypePattern.MatchString(c.InstanceType) {
-		p.fail(qualify(KeyInstanceType), "%q is not an EC2 instance type like t3.micro or m7g.large", c.InstanceType)
-	}
-
-	c.AmiID = p.str(KeyAmiID)
-	if c.AmiID != "" && !amiIDPattern.MatchString(c.AmiID) {
-		p.fail(qualify(KeyAmiID), "%q is not an AMI id like ami-0123456789abcdef0 (or \"\" for the latest Amazon Linux 2023)", c.AmiID)
-	}
-
-	c.ProtectData = p.boolean(KeyProtectData)
-	c.AllowPublicAccess = p.boolean(KeyAllowPublicAccess)
-	c.AllowedCidrs = p.cidrs(KeyAllowedCidrs, c.ProtectData, c.AllowPublicAccess)
-	c.AllowedHosts = p.list(KeyAllowedHosts)
-	for _, h := range c.AllowedHosts {
-		if err := userdata.CheckAllowedHost(h); err != nil {
-			p.fail(qualify(KeyAllowedHosts), "%v; allowed: a DNS name or IPv4 address, optionally with :port, e.g. mlflow.example.com:443", err)
-		}
-	}
-	c.SSHKeyName = p.str(KeySSHKeyName)
-	if c.SSHKeyName != "" && !keyPairNamePattern.MatchString(c.SSHKeyName) {
-		p.fail(qualify(KeySSHKeyName), "%q is not an EC2 key pair name (1-255 printable ASCII characters)", c.SSHKeyName)
-	}
-	c.SSHCidrs = p.cidrs(KeySSHCidrs, c.ProtectData, c.AllowPublicAccess)
-	if n := len(c.AllowedCidrs) + len(c.SSHCidrs); n > MaxIngressCidrs {
-		p.fail(qualify(KeyAllowedCidrs), "with %s lists %d CIDR blocks; at most %d fit the security group (aggregate them)", qualify(KeySSHCidrs), n, MaxIngressCidrs)
-	}
-	if len(c.SSHCidrs) > 0 && c.SSHKeyName == "" {
-		p.fail(qualify(KeySSHCidrs), "is set but %s is empty; SSH is opened only with a key pair (or leave sshCidrs empty and use SSM Session Manager)", qualify(KeySSHKeyName))
-	}
-
-	c.VpcID = p.str(KeyVpcID)
-	if c.VpcID != "" && !vpcIDPattern.MatchString(c.VpcID) {
-		p.fail(qualify(KeyVpcID), "%q is not a VPC id like vpc-0123456789abcdef0 (or \"\" for the default VPC)", c.VpcID)
-	}
-	c.SubnetIDs = p.list(KeySubnetIDs)
-	p.subnets(c)
-
-	c.DBInstanceClass = p.str(KeyDBInstanceClass)
-	if !dbClassPattern.MatchString(c.DBInstanceClass) {
-		p.fail(qualify(KeyDBInstanceClass), "%q is not an RDS DB instance class like db.t3.micro or db.m7g.large", c.DBInstanceClass)
-	}
-	c.DBEngineVersion = p.str(KeyDBEngineVersion)
-	if !slices.Contains(EngineMajorVersions, c.DBEngineVersion) {
-		p.fail(qualify(KeyDBEngineVersion), "%q is not a supported PostgreSQL major version; allowed: %s", c.DBEngineVersion, strings.Join(EngineMajorVersions, ", "))
-	}
-	before := len(p.problems)
-	c.DBAllocatedStorageGiB = p.integer(KeyDBAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
-	c.DBMaxAllocatedStorageGiB = p.integer(KeyDBMaxAllocatedStorageGb, 0, MaxAllocatedStorageGiB)
-	// Compared only when both are valid, so one bad value gives one problem. RDS wants the
-	// autoscaling ceiling at least 10 % above the allocated storage; 0 turns autoscaling off.
-	if floor := MinAutoscalingCeilingGiB(c.DBAllocatedStorageGiB); len(p.problems) == before &&
-		c.DBMaxAllocatedStorageGiB != 0 && c.DBMaxAllocatedStorageGiB < floor {
-		p.fail(qualify(KeyDBMaxAllocatedStorageGb), "%d is too low for %s %d; allowed: 0 (no storage autoscaling) or %d to %d (RDS needs the ceiling at least 10%% above the allocated storage)",
-			c.DBMaxAllocatedStorageGiB, qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB, floor, MaxAllocatedStorageGiB)
-	}
-	c.DBMultiAZ = p.boolean(KeyDBMultiAz)
-	c.DBBackupRetentionDays = p.integer(KeyDBBackupRetentionDays, 0, MaxBackupRetentionDays)
-	if c.ProtectData && c.DBBackupRetentionDays < MinProtectedBackupDays && len(p.problems) == before {
-		p.fail(qualify(KeyDBBackupRetentionDays), "%d is too few for a stack with %s: true; allowed: %d to %d",
-			c.DBBackupRetentionDays, qualify(KeyProtectData), MinProtectedBackupDays, MaxBackupRetentionDays)
-	}
-
-	c.DBInstanceIdentifier = p.str(KeyDBInstanceIdentifier)
-	if c.DBInstanceIdentifier == "" {
-		c.DBInstanceIdentifier = DeriveDBInstanceIdentifier(project, stack)
-	} else if err := CheckDBInstanceIdentifier(c.DBInstanceIdentifier); err != nil {
-		p.fail(qualify(KeyDBInstanceIdentifier), "%v", err)
-	} else if max := MaxDBInstanceIdentifierLen - len(finalSnapshotSuffix); len(c.DBInstanceIdentifier) > max {
-		p.fail(qualify(KeyDBInstanceIdentifier), "%q is %d characters; at most %d, so the final snapshot identifier %q fits RDS's 63",
-			c.DBInstanceIdentifier, len(c.DBInstanceIdentifier), max, FinalSnapshotIdentifier(c.DBInstanceIdentifier))
-	}
-	c.DBInstanceIdentifier = strings.ToLower(c.DBInstanceIdentifier)
-
-	c.ArtifactBucketName = p.str(KeyArtifactBucketName)
-	if c.ArtifactBucketName == "" {
-		c.BucketPrefix = DeriveBucketPrefix(project, stack)
-	} else if err := CheckBucketName(c.ArtifactBucketName); err != nil {
-		p.fail(qualify(KeyArtifactBucketName), "%v", err)
-	}
-
-	c.ArtifactAccess = p.str(KeyArtifactAccess)
-	if c.ArtifactAccess != ArtifactAccessProxied && c.ArtifactAccess != ArtifactAccessDirect {
-		p.fail(qualify(KeyArtifactAccess), "%q is not allowed; allowed: %q (clients need no AWS credentials) or %q (clients use S3 with their own)",
-			c.ArtifactAccess, ArtifactAccessProxied, ArtifactAccessDirect)
-	}
-	c.Workers = p.integer(KeyWorkers, 0, MaxWorkers)
-
+	p.names(c)
+	p.server(c)
+	p.access(c)
+	p.network(c)
+	p.database(c)
+	p.storage(c)
+	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}
 	}
 	return c, nil
+}
+
+// names: the region and what is derived from project and stack.
+func (p *parser) names(c *Config) {
+	if len(c.Stack) > MaxStackNameLen {
+		p.fail("stack name", "%q has %d characters; at most %d, so the IAM role name derived from it fits IAM's 64", c.Stack, len(c.Stack), MaxStackNameLen)
+	}
+	c.Name = ResourceName(c.Stack)
+	if err := awsnames.CheckSSMParameterName(c.PasswordParameterName()); err != nil {
+		p.fail("project name", "%q gives the password parameter name %q, which SSM refuses: %v", c.Project, c.PasswordParameterName(), err)
+	}
+	region, _ := p.get(KeyRegion)
+	c.Region = region
+	if region == "" {
+		p.fail(KeyRegion, "is not set; set it with `pulumi config set aws:region <region>`, e.g. us-east-1")
+	} else if partition, err := awsnames.Partition(region); err != nil {
+		p.fail(KeyRegion, "%v", err)
+	} else {
+		c.Partition = partition
+	}
+}
+
+// server: what runs on the tracking server.
+func (p *parser) server(c *Config) {
+	c.MLflowVersion = p.str(KeyMLflowVersion)
+	if err := mlflowspec.CheckRelease(c.MLflowVersion); err != nil {
+		p.fail(p.qualify(KeyMLflowVersion), "%v", err)
+	} else if _, err := lock.For(c.MLflowVersion); err != nil {
+		p.fail(p.qualify(KeyMLflowVersion), "%q has no hashed dependency lock; allowed: %s (add a release with `make lock MLFLOW_VERSION=%s` and commit userdata/lock/mlflow-%s.txt)",
+			c.MLflowVersion, strings.Join(lock.Versions(), ", "), c.MLflowVersion, c.MLflowVersion)
+	}
+	c.InstanceType = p.str(KeyInstanceType)
+	if !awsnames.IsInstanceType(c.InstanceType) {
+		p.fail(p.qualify(KeyInstanceType), "%q is not an EC2 instance type like t3.micro, m7g.large or m7i.metal-24xl", c.InstanceType)
+	}
+	c.AmiID = p.str(KeyAmiID)
+	if c.AmiID != "" && !amiIDPattern.MatchString(c.AmiID) {
+		p.fail(p.qualify(KeyAmiID), "%q is not an AMI id like ami-0123456789abcdef0 (or \"\" for the latest Amazon Linux 2023)", c.AmiID)
+	}
+	access := p.str(KeyArtifactAccess)
+	c.ArtifactAccess = mlflowspec.ArtifactAccess(access)
+	if !c.ArtifactAccess.Valid() {
+		p.fail(p.qualify(KeyArtifactAccess), "%q is not allowed; allowed: %q (clients need no AWS credentials) or %q (clients use S3 with their own)",
+			access, mlflowspec.ArtifactAccessProxied, mlflowspec.ArtifactAccessDirect)
+	}
+	c.Workers = p.integer(KeyWorkers, 0, mlflowspec.MaxWorkers)
+	c.AllowedHosts = p.list(KeyAllowedHosts)
+	seen := map[string]bool{}
+	for _, h := range c.AllowedHosts {
+		if err := awsnames.CheckHostPort(h); err != nil {
+			p.fail(p.qualify(KeyAllowedHosts), "%v; allowed: a DNS name or IPv4 address, optionally with :port, e.g. mlflow.example.com:443", err)
+		} else if seen[h] {
+			p.fail(p.qualify(KeyAllowedHosts), "%q is listed twice", h)
+		}
+		seen[h] = true
+	}
+}
+
+// access: who may reach the tracking server.
+func (p *parser) access(c *Config) {
+	c.ProtectData = p.boolean(KeyProtectData)
+	c.AllowPublicAccess = p.boolean(KeyAllowPublicAccess)
+	c.AllowedCidrs = p.cidrs(KeyAllowedCidrs, c.ProtectData, c.AllowPublicAccess)
+	c.SSHKeyName = p.str(KeySSHKeyName)
+	if c.SSHKeyName != "" && !keyPairNamePattern.MatchString(c.SSHKeyName) {
+		p.fail(p.qualify(KeySSHKeyName), "%q is not an EC2 key pair name (1-255 printable ASCII characters)", c.SSHKeyName)
+	}
+	c.SSHCidrs = p.cidrs(KeySSHCidrs, c.ProtectData, c.AllowPublicAccess)
+	if n := len(c.AllowedCidrs) + len(c.SSHCidrs); n > MaxIngressCidrs {
+		p.fail(p.qualify(KeyAllowedCidrs), "with %s lists %d CIDR blocks; at most %d fit the security group (aggregate them)", p.qualify(KeySSHCidrs), n, MaxIngressCidrs)
+	}
+	if len(c.SSHCidrs) > 0 && c.SSHKeyName == "" && !p.bad[p.qualify(KeySSHKeyName)] {
+		p.fail(p.qualify(KeySSHCidrs), "is set but %s is empty; SSH is opened only with a key pair (or leave sshCidrs empty and use SSM Session Manager)", p.qualify(KeySSHKeyName))
+	}
+}
+
+// network: VPC and subnets.
+func (p *parser) network(c *Config) {
+	c.VpcID = p.str(KeyVpcID)
+	if c.VpcID != "" && !vpcIDPattern.MatchString(c.VpcID) {
+		p.fail(p.qualify(KeyVpcID), "%q is not a VPC id like vpc-0123456789abcdef0 (or \"\" for the default VPC)", c.VpcID)
+	}
+	c.SubnetIDs = p.list(KeySubnetIDs)
+	p.subnets(c)
+}
+
+// database: the backend store's engine, class, identifier and backups.
+func (p *parser) database(c *Config) {
+	c.DBInstanceClass = p.str(KeyDBInstanceClass)
+	if !dbClassPattern.MatchString(c.DBInstanceClass) {
+		p.fail(p.qualify(KeyDBInstanceClass), "%q is not an RDS DB instance class like db.t3.micro or db.m7g.large", c.DBInstanceClass)
+	}
+	c.DBEngineVersion = p.str(KeyDBEngineVersion)
+	if m := engineVersionPattern.FindStringSubmatch(c.DBEngineVersion); m == nil || !slices.Contains(EngineMajorVersions, m[1]) {
+		p.fail(p.qualify(KeyDBEngineVersion), "%q is not a supported PostgreSQL version; allowed: a major version (%s) or MAJOR.MINOR of one, e.g. 17 or 17.6",
+			c.DBEngineVersion, strings.Join(EngineMajorVersions, ", "))
+	}
+	c.DBMultiAZ = p.boolean(KeyDBMultiAz)
+	c.DBBackupRetentionDays = p.integer(KeyDBBackupRetentionDays, 0, MaxBackupRetentionDays)
+	if p.valid(KeyDBBackupRetentionDays, KeyProtectData) && c.ProtectData && c.DBBackupRetentionDays < MinProtectedBackupDays {
+		p.fail(p.qualify(KeyDBBackupRetentionDays), "%d is too few for a stack with %s: true; allowed: %d to %d",
+			c.DBBackupRetentionDays, p.qualify(KeyProtectData), MinProtectedBackupDays, MaxBackupRetentionDays)
+	}
+	c.DBInstanceIdentifier = p.str(KeyDBInstanceIdentifier)
+	if c.DBInstanceIdentifier == "" {
+		c.DBInstanceIdentifier = DeriveDBInstanceIdentifier(c.Project, c.Stack)
+	} else if err := awsnames.CheckDBInstanceIdentifier(c.DBInstanceIdentifier); err != nil {
+		p.fail(p.qualify(KeyDBInstanceIdentifier), "%v", err)
+	}
+	c.DBInstanceIdentifier = strings.ToLower(c.DBInstanceIdentifier)
+}
+
+// storage: the backend store's storage and the artifact bucket.
+func (p *parser) storage(c *Config) {
+	c.DBAllocatedStorageGiB = p.integer(KeyDBAllocatedStorageGb, MinAllocatedStorageGiB, MaxAllocatedStorageGiB)
+	c.DBMaxAllocatedStorageGiB = p.integer(KeyDBMaxAllocatedStorageGb, 0, MaxAllocatedStorageGiB)
+	// Compared only when both are valid, so one bad value gives one problem. RDS wants the
+	// autoscaling ceiling at least 10 % above the allocated storage; 0 turns autoscaling off.
+	if floor := MinAutoscalingCeilingGiB(c.DBAllocatedStorageGiB); p.valid(KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb) &&
+		c.DBMaxAllocatedStorageGiB != 0 && c.DBMaxAllocatedStorageGiB < floor {
+		if floor > MaxAllocatedStorageGiB {
+			p.fail(p.qualify(KeyDBMaxAllocatedStorageGb), "%d cannot be 10%% above %s %d within RDS's %d GiB; allowed: 0 (no storage autoscaling), or lower %s to at most %d",
+				c.DBMaxAllocatedStorageGiB, p.qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB, MaxAllocatedStorageGiB,
+				p.qualify(KeyDBAllocatedStorageGb), MaxAllocatedForAutoscalingGiB())
+		} else {
+			p.fail(p.qualify(KeyDBMaxAllocatedStorageGb), "%d is too low for %s %d; allowed: 0 (no storage autoscaling) or %d to %d (RDS needs the ceiling at least 10%% above the allocated storage)",
+				c.DBMaxAllocatedStorageGiB, p.qualify(KeyDBAllocatedStorageGb), c.DBAllocatedStorageGiB, floor, MaxAllocatedStorageGiB)
+		}
+	}
+	c.ArtifactBucketName = p.str(KeyArtifactBucketName)
+	if c.ArtifactBucketName == "" {
+		c.BucketPrefix = DeriveBucketPrefix(c.Project, c.Stack)
+	} else if err := awsnames.CheckBucketName(c.ArtifactBucketName); err != nil {
+		p.fail(p.qualify(KeyArtifactBucketName), "%v", err)
+	}
 }
 
 // MaxIngressCidrs bounds allowedCidrs plus sshCidrs: one security group rule each, and a
@@ -455,21 +560,21 @@ func (p *parser) cidrs(key string, protect, allowPublic bool) []string {
 		prefix, err := netip.ParsePrefix(s)
 		switch {
 		case err != nil:
-			p.fail(qualify(key), "%q is not a CIDR block like 203.0.113.0/24", s)
+			p.fail(p.qualify(key), "%q is not a CIDR block like 203.0.113.0/24", s)
 			continue
 		case !prefix.Addr().Is4():
-			p.fail(qualify(key), "%q is IPv6; the tracking server has only an IPv4 address, so use IPv4 blocks like 203.0.113.0/24", s)
+			p.fail(p.qualify(key), "%q is IPv6; the tracking server has only an IPv4 address, so use IPv4 blocks like 203.0.113.0/24", s)
 			continue
 		case prefix.Masked() != prefix:
-			p.fail(qualify(key), "%q has host bits set; did you mean %s?", s, prefix.Masked())
+			p.fail(p.qualify(key), "%q has host bits set; did you mean %s?", s, prefix.Masked())
 			continue
 		case seen[prefix]:
-			p.fail(qualify(key), "%q is listed twice", s)
+			p.fail(p.qualify(key), "%q is listed twice", s)
 		}
 		seen[prefix] = true
 		if prefix.Bits() < internetWideBits && protect && !allowPublic {
-			p.fail(qualify(key), "%q opens the port to the whole internet in a stack with %s: true; narrow it (at least /%d), or set %s: true to acknowledge",
-				s, qualify(KeyProtectData), internetWideBits, qualify(KeyAllowPublicAccess))
+			p.fail(p.qualify(key), "%q opens the port to the whole internet in a stack with %s: true; narrow it (at least /%d), or set %s: true to acknowledge",
+				s, p.qualify(KeyProtectData), internetWideBits, p.qualify(KeyAllowPublicAccess))
 		}
 	}
 	return list
@@ -507,12 +612,12 @@ func AllPrivate(cidrs []string) bool {
 }
 
 func (p *parser) subnets(c *Config) {
-	key := qualify(KeySubnetIDs)
+	key := p.qualify(KeySubnetIDs)
 	if len(c.SubnetIDs) == 0 {
 		return
 	}
 	if c.VpcID == "" {
-		p.fail(key, "is set but %s is empty; name the VPC the subnets belong to", qualify(KeyVpcID))
+		p.fail(key, "is set but %s is empty; name the VPC the subnets belong to", p.qualify(KeyVpcID))
 	}
 	seen := map[string]bool{}
 	for _, s := range c.SubnetIDs {
@@ -525,26 +630,43 @@ func (p *parser) subnets(c *Config) {
 	}
 	if len(seen) < 2 {
 		p.fail(key, "has %d subnet(s); an RDS DB subnet group needs at least 2, in different Availability Zones", len(seen))
+	} else if len(seen) > MaxSubnets {
+		p.fail(key, "has %d subnets; an RDS DB subnet group holds at most %d", len(seen), MaxSubnets)
 	}
-}
-
-func versionLess(parts []string, min [3]int) bool {
-	for i := 0; i < 3; i++ {
-		n, _ := strconv.Atoi(parts[i])
-		if n != min[i] {
-			return n < min[i]
-		}
-	}
-	return false
 }
 
 // MinAutoscalingCeilingGiB is the lowest dbMaxAllocatedStorageGb RDS accepts for an allocated
 // size: 10 % above it, rounded up.
 func MinAutoscalingCeilingGiB(allocatedGiB int) int { return (allocatedGiB*11 + 9) / 10 }
 
-// ParameterGroupFamily is the RDS DB parameter group family of the configured engine, e.g.
-// "postgres17".
-func (c *Config) ParameterGroupFamily() string { return "postgres" + c.DBEngineVersion }
+// MaxAllocatedForAutoscalingGiB is the largest dbAllocatedStorageGb that still leaves room for
+// an autoscaling ceiling within MaxAllocatedStorageGiB.
+func MaxAllocatedForAutoscalingGiB() int {
+	n := MaxAllocatedStorageGiB
+	for MinAutoscalingCeilingGiB(n) > MaxAllocatedStorageGiB {
+		n--
+	}
+	return n
+}
+
+// ResourceName is the base of the logical resource names of stack: "mlflow-" plus the stack
+// name in letters, digits and single hyphens (awsnames.Normalize). The provider derives physical
+// names from logical ones (e.g. the RDS DB parameter group "mlflow-dev-db-params-1a2b3c4"), and
+// RDS refuses underscores, dots, "--" and a trailing hyphen in them; a stack name that follows
+// the rule (dev, prod) keeps its names unchanged.
+func ResourceName(stack string) string {
+	if n := awsnames.Normalize(stack); n != "" {
+		return "mlflow-" + n
+	}
+	return "mlflow"
+}
+
+// ParameterGroupFamily is the RDS DB parameter group family of the configured engine's major
+// version, e.g. "postgres17" for "17" and "17.6".
+func (c *Config) ParameterGroupFamily() string {
+	major, _, _ := strings.Cut(c.DBEngineVersion, ".")
+	return "postgres" + major
+}
 
 // PasswordParameterName is the SSM SecureString parameter holding the backend store's master
 // password: "/<project>/<stack>/db-password".

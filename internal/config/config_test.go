@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
 )
 
 // valid is a complete, valid raw configuration (what the CLI passes for the dev stack).
@@ -36,12 +38,12 @@ func valid() map[string]string {
 	}
 }
 
-func parse(cfg map[string]string) (*Config, error) {
+func parseDev(cfg map[string]string) (*Config, error) {
 	return Parse("mlflow-aws", "dev", func(k string) (string, bool) { v, ok := cfg[k]; return v, ok })
 }
 
 func TestValidConfigParses(t *testing.T) {
-	c, err := parse(valid())
+	c, err := parseDev(valid())
 	if err != nil {
 		t.Fatalf("valid config rejected: %v", err)
 	}
@@ -62,6 +64,8 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		want   string            // part of the message
 	}{
 		{"aws:region", []string{"", "US East 1", "useast1"}, nil, "region"},
+		// Regions of partitions whose RDS CA bundle and ARNs the program does not know.
+		{"aws:region", []string{"eusc-de-east-1", "us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1", "xx-east-1"}, nil, "partition"},
 		{"mlflow-aws:mlflowVersion", []string{"", "latest", "3.17", "3.17.0rc1", "v3.17.0", "3.17.0 ", "03.1.0", "99999999999999999999.0.0", "3.17.12345", "3.17.0", "3.6.0"}, nil, "release"},
 		{"mlflow-aws:mlflowVersion", []string{"2.22.0", "3.4.9"}, nil, "3.5.0"},
 		{"mlflow-aws:instanceType", []string{"", "t3", "T3.MICRO", "t3.micro;rm", "db.t3.micro.x", "t3 .micro"}, nil, "instance type"},
@@ -72,6 +76,7 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:allowedCidrs", []string{manyCidrs(51)}, nil, "at most 50"},
 		{"mlflow-aws:allowedHosts", []string{`["*.example.com"]`, `["https://mlflow.example.com"]`, `["host:99999"]`, `["[::1]:5000"]`, `["a b"]`}, nil, "DNS name"},
 		{"mlflow-aws:allowedHosts", []string{`"mlflow.example.com"`, `{}`}, nil, "list of strings"},
+		{"mlflow-aws:allowedHosts", []string{`["a.example.com","a.example.com"]`}, nil, "twice"},
 		{"mlflow-aws:allowPublicAccess", []string{"yes", "1", ""}, nil, "boolean"},
 		{"mlflow-aws:sshCidrs", []string{`["198.51.100.0/24"]`}, nil, "sshKeyName"},
 		{"mlflow-aws:sshCidrs", []string{`["not-a-cidr"]`}, map[string]string{"mlflow-aws:sshKeyName": "k"}, "CIDR"},
@@ -82,7 +87,7 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:subnetIds", []string{`["subnet-0123456789abcdef0","subnet-1"]`}, map[string]string{"mlflow-aws:vpcId": "vpc-0123456789abcdef0"}, "subnet id"},
 		{"mlflow-aws:subnetIds", []string{`{"a":1}`}, nil, "list"},
 		{"mlflow-aws:dbInstanceClass", []string{"", "t3.micro", "db.t3", "db..micro", "DB.T3.MICRO"}, nil, "DB instance class"},
-		{"mlflow-aws:dbEngineVersion", []string{"", "12", "13", "19", "18.1", "17.2", "latest", "9.6"}, nil, "allowed: 14, 15, 16, 17, 18"},
+		{"mlflow-aws:dbEngineVersion", []string{"", "12", "13", "19", "19.1", "13.4", "17.", "17.x", "17.6.1", "017", "latest", "9.6"}, nil, "14, 15, 16, 17, 18"},
 		{"mlflow-aws:dbAllocatedStorageGb", []string{"19", "0", "-5", "65537"}, map[string]string{"mlflow-aws:dbMaxAllocatedStorageGb": "65536"}, "allowed: 20 to 65536"},
 		{"mlflow-aws:dbAllocatedStorageGb", []string{"twenty", "20.5", ""}, nil, "not an integer"},
 		{"mlflow-aws:dbMaxAllocatedStorageGb", []string{"-1", "70000"}, nil, "allowed: 0 to 65536"},
@@ -91,7 +96,7 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:dbMultiAz", []string{"True ", "on", "2"}, nil, "boolean"},
 		{"mlflow-aws:dbBackupRetentionDays", []string{"-1", "36", "a week"}, nil, "0 to 35"},
 		{"mlflow-aws:dbBackupRetentionDays", []string{"0", "6"}, nil, "allowed: 7 to 35"},
-		{"mlflow-aws:dbInstanceIdentifier", []string{"mlflow_db", "1mlflow", "ml--flow", "mlflow-", strings.Repeat("a", 58), "ml flow"}, nil, ""},
+		{"mlflow-aws:dbInstanceIdentifier", []string{"mlflow_db", "1mlflow", "ml--flow", "mlflow-", strings.Repeat("a", 64), "ml flow", "my.db"}, nil, ""},
 		{"mlflow-aws:artifactBucketName", []string{"My-Bucket", "ab", "bucket_name", "-bucket", "bucket-", "a.b.c", "192.168.1.1", "xn--bucket", "sthree-bucket", "bucket-s3alias", strings.Repeat("b", 64)}, nil, ""},
 		{"mlflow-aws:artifactAccess", []string{"", "proxy", "s3", "PROXIED"}, nil, `allowed: "proxied"`},
 		{"mlflow-aws:workers", []string{"-1", "65", "auto", "1.5"}, nil, "0 to 64"},
@@ -105,7 +110,7 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 					cfg[k] = x
 				}
 				cfg[c.key] = v
-				_, err := parse(cfg)
+				_, err := parseDev(cfg)
 				var cerr *Error
 				if !errors.As(err, &cerr) {
 					t.Fatalf("want *config.Error, got %v", err)
@@ -139,9 +144,11 @@ func manyCidrs(n int) string {
 // TestLegitimateValuesAccepted: values a user may rightly set are not rejected.
 func TestLegitimateValuesAccepted(t *testing.T) {
 	for key, values := range map[string][]string{
-		"mlflow-aws:instanceType":            {"t4g.small", "m7i-flex.large", "u-6tb1.metal", "c7gn.16xlarge"},
-		"aws:region":                         {"eu-west-1", "us-gov-west-1", "ap-southeast-5", "eusc-de-east-1", "cn-north-1"},
-		"mlflow-aws:dbEngineVersion":         {"14", "18"},
+		"mlflow-aws:instanceType": {"t4g.small", "m7i-flex.large", "u-6tb1.metal", "c7gn.16xlarge", "m7i.metal-24xl",
+			"m7i.metal-48xl", "r7iz.metal-16xl", "x8g.metal-24xl", "i7ie.metal-48xl", "c6in.metal", "u7i-12tb.224xlarge",
+			"u-6tb1.112xlarge", "mac2-m2pro.metal"},
+		"aws:region":                         {"eu-west-1", "us-gov-west-1", "ap-southeast-5", "cn-north-1", "il-central-1", "mx-central-1", "af-south-1"},
+		"mlflow-aws:dbEngineVersion":         {"14", "18", "17.6", "16.13", "14.0"},
 		"mlflow-aws:dbMaxAllocatedStorageGb": {"0", "22", "65536"},
 		"mlflow-aws:allowedCidrs":            {`["10.0.0.0/8","203.0.113.7/32"]`, manyCidrs(50)},
 		"mlflow-aws:mlflowVersion":           {"3.5.0", "3.17.2"},
@@ -149,7 +156,7 @@ func TestLegitimateValuesAccepted(t *testing.T) {
 		for _, v := range values {
 			cfg := valid()
 			cfg[key] = v
-			if _, err := parse(cfg); err != nil {
+			if _, err := parseDev(cfg); err != nil {
 				t.Errorf("%s=%s rejected: %v", key, v, err)
 			}
 		}
@@ -157,7 +164,7 @@ func TestLegitimateValuesAccepted(t *testing.T) {
 	cfg := valid()
 	cfg["mlflow-aws:protectData"] = "false"
 	cfg["mlflow-aws:dbBackupRetentionDays"] = "0"
-	if _, err := parse(cfg); err != nil {
+	if _, err := parseDev(cfg); err != nil {
 		t.Errorf("no backups in an unprotected stack rejected: %v", err)
 	}
 }
@@ -176,7 +183,7 @@ func TestStackNameLength(t *testing.T) {
 
 // TestUnknownKeysAreNamedWithASuggestion: typos in this program's namespace are problems.
 func TestUnknownKeysAreNamedWithASuggestion(t *testing.T) {
-	got := UnknownKeys([]string{"mlflow-aws:dbMultiAZ", "mlflow-aws:instancetype", "mlflow-aws:dbBackupRetentionDay",
+	got := UnknownKeys("mlflow-aws", []string{"mlflow-aws:dbMultiAZ", "mlflow-aws:instancetype", "mlflow-aws:dbBackupRetentionDay",
 		"mlflow-aws:totallyNew", "aws:region", "aws:whatever", "mlflow-aws:workers"})
 	want := map[string]string{
 		"mlflow-aws:dbBackupRetentionDay": "did you mean mlflow-aws:dbBackupRetentionDays?",
@@ -206,7 +213,7 @@ func TestPublicCidrNeedsAcknowledgementOnlyWhenProtected(t *testing.T) {
 		for k, v := range over {
 			cfg[k] = v
 		}
-		if _, err := parse(cfg); err != nil {
+		if _, err := parseDev(cfg); err != nil {
 			t.Errorf("%v: %v", over, err)
 		}
 	}
@@ -220,7 +227,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	cfg["mlflow-aws:artifactAccess"] = "ftp"
 	delete(cfg, "mlflow-aws:dbMultiAz")
 	delete(cfg, "aws:region")
-	_, err := parse(cfg)
+	_, err := parseDev(cfg)
 	var cerr *Error
 	if !errors.As(err, &cerr) {
 		t.Fatalf("want *Error, got %v", err)
@@ -239,7 +246,7 @@ func TestAllProblemsAtOnce(t *testing.T) {
 	}
 }
 
-// TestDerivedNamesAreAlwaysLegal (case C1): whatever the project and stack names, the derived
+// TestDerivedNamesAreAlwaysLegal: whatever the project and stack names, the derived
 // RDS identifier, its final snapshot identifier and every bucket name generated from the prefix
 // follow the AWS rules.
 func TestDerivedNamesAreAlwaysLegal(t *testing.T) {
@@ -260,7 +267,7 @@ func TestDerivedNamesAreAlwaysLegal(t *testing.T) {
 			if err := CheckDBInstanceIdentifier(id); err != nil {
 				t.Fatalf("DeriveDBInstanceIdentifier(%q, %q) = %q: %v", project, stack, id, err)
 			}
-			if err := CheckDBInstanceIdentifier(FinalSnapshotIdentifier(id)); err != nil {
+			if err := CheckDBInstanceIdentifier(awsnames.FinalSnapshotIdentifier(id, "0a1b2c3d")); err != nil {
 				t.Fatalf("final snapshot of %q: %v", id, err)
 			}
 			prefix := DeriveBucketPrefix(project, stack)

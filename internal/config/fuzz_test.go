@@ -4,10 +4,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 )
 
 // FuzzDerivedNames: any project and stack name yields a legal RDS identifier, final snapshot
-// identifier and bucket prefix (case C1).
+// identifier, bucket prefix and logical base name.
 func FuzzDerivedNames(f *testing.F) {
 	for _, s := range []string{"dev", "prod", "mlflow_db", "My_Stack.1", "9", "--", "", "xn--a", "sthree-", strings.Repeat("z", 100)} {
 		f.Add("mlflow-aws", s)
@@ -17,7 +21,7 @@ func FuzzDerivedNames(f *testing.F) {
 		if err := CheckDBInstanceIdentifier(id); err != nil {
 			t.Fatalf("DeriveDBInstanceIdentifier(%q, %q) = %q: %v", project, stack, id, err)
 		}
-		if err := CheckDBInstanceIdentifier(FinalSnapshotIdentifier(id)); err != nil {
+		if err := CheckDBInstanceIdentifier(awsnames.FinalSnapshotIdentifier(id, "0a1b2c3d")); err != nil {
 			t.Fatalf("final snapshot identifier of %q: %v", id, err)
 		}
 		prefix := DeriveBucketPrefix(project, stack)
@@ -27,6 +31,9 @@ func FuzzDerivedNames(f *testing.F) {
 		if err := CheckBucketName(prefix + "20261130103300000000000001"); err != nil {
 			t.Fatalf("bucket from prefix %q: %v", prefix, err)
 		}
+		if name := ResourceName(stack); !resourceNamePattern.MatchString(name) {
+			t.Fatalf("ResourceName(%q) = %q", stack, name)
+		}
 	})
 }
 
@@ -34,15 +41,15 @@ func FuzzDerivedNames(f *testing.F) {
 // never panics, and an accepted CIDR, name or version is one AWS and PyPI would accept.
 func FuzzParse(f *testing.F) {
 	for _, k := range Keys {
-		f.Add(k, valid()[qualify(k)])
+		f.Add(k, valid()["mlflow-aws:"+k])
 		f.Add(k, "garbage\n\"'$")
 	}
 	f.Add(KeyAllowedCidrs, `["0.0.0.0/0"]`)
 	f.Add(KeyDBInstanceIdentifier, "mlflow_db")
 	f.Fuzz(func(t *testing.T, key, value string) {
 		cfg := valid()
-		cfg[qualify(key)] = value
-		c, err := parse(cfg)
+		cfg["mlflow-aws:"+key] = value
+		c, err := parseDev(cfg)
 		if err != nil {
 			var cerr *Error
 			if !errors.As(err, &cerr) || len(cerr.Problems) == 0 {
@@ -63,7 +70,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted bucket %q: %v", c.ArtifactBucketName, err)
 			}
 		}
-		if !releasePattern.MatchString(c.MLflowVersion) {
+		if mlflowspec.CheckRelease(c.MLflowVersion) != nil {
 			t.Fatalf("accepted MLflow version %q", c.MLflowVersion)
 		}
 	})
