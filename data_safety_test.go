@@ -9,7 +9,7 @@ import (
 var dataResources = []string{typeDB, typePassword, typeParameter, typeBucket, typeSubnetGroup, typeParamGroup,
 	typeVersioning, typeEncryption, typePublicAccess, typeOwnership, typeBucketPolicy, typeLifecycle}
 
-// TestRoutineChangesLeaveDataAlone (issue 4): changing what only concerns the tracking server
+// TestRoutineChangesLeaveDataAlone: changing what only concerns the tracking server
 // (MLflow version, instance type, workers, allowed CIDRs, SSH, artifact access) changes no input
 // of the database, its password, the parameter or the bucket, so Pulumi neither updates nor
 // replaces them; the tracking server's instance does change. aws:defaultTags is provider

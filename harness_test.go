@@ -34,6 +34,8 @@ const (
 	// mockPassword is what the random provider "generates": it holds every special character
 	// the program allows, so any leak or mis-escaping is visible.
 	mockPassword = "Aa1!#$%&*()-_=+[]{}<>:?^~.,;|Zz9"
+	// mockRandomHex is the hex the random provider "draws" for a RandomId of 4 bytes.
+	mockRandomHex = "0a0b0c0d"
 )
 
 var mockSubnets = []string{"subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"}
@@ -110,6 +112,7 @@ type recorded struct {
 	Inputs                  resource.PropertyMap
 	Dependencies            []string
 	ReplaceOnChanges        []string
+	IgnoreChanges           []string
 	DeleteBeforeReplace     bool
 }
 
@@ -188,6 +191,7 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		rec.RetainOnDelete = rpc.GetRetainOnDelete()
 		rec.Dependencies = rpc.GetDependencies()
 		rec.ReplaceOnChanges = rpc.GetReplaceOnChanges()
+		rec.IgnoreChanges = rpc.GetIgnoreChanges()
 		rec.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 	}
 	// The URN as the mock monitor forms it.
@@ -211,6 +215,11 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		// The provider returns result (and bcryptHash) as secrets.
 		out["result"] = resource.MakeSecret(resource.NewStringProperty(mockPassword))
 		out["bcryptHash"] = resource.MakeSecret(resource.NewStringProperty("$2a$10$mock"))
+	case "random:index/randomId:RandomId":
+		set("hex", mockRandomHex)
+		set("b64Std", "CgsMDQ==")
+		set("b64Url", "CgsMDQ")
+		set("dec", "168496141")
 	case "aws:s3/bucketV2:BucketV2":
 		bucket := str("bucket")
 		if bucket == "" {

@@ -12,7 +12,10 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/mlflow-aws/mlflow-aws/components"
+	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
 	"github.com/mlflow-aws/mlflow-aws/internal/config"
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden user data under userdata/testdata/")
@@ -41,6 +44,7 @@ const (
 	typeEip           = "aws:ec2/eip:Eip"
 	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
 	typeBucketObject  = "aws:s3/bucketObjectv2:BucketObjectv2"
+	typeRandomID      = "random:index/randomId:RandomId"
 	tokArtifactStore  = "mlflow:aws:ArtifactStore"
 	tokBackendStore   = "mlflow:aws:BackendStore"
 	tokTrackingServer = "mlflow:aws:TrackingServer"
@@ -123,7 +127,7 @@ func TestComponentTree(t *testing.T) {
 				typeBucketPolicy: tokArtifactStore, typeVersioning: tokArtifactStore, typeEncryption: tokArtifactStore,
 				typeLifecycle: tokArtifactStore,
 				typeDB:        tokBackendStore, typePassword: tokBackendStore, typeParameter: tokBackendStore,
-				typeParamGroup: tokBackendStore, typeSubnetGroup: tokBackendStore,
+				typeParamGroup: tokBackendStore, typeSubnetGroup: tokBackendStore, typeRandomID: tokBackendStore,
 				typeInstance: tokTrackingServer, typeRole: tokTrackingServer, typeRolePolicy: tokTrackingServer,
 				typeAttachment: tokTrackingServer, typeProfile: tokTrackingServer, typeEip: tokTrackingServer,
 				typeEipAssoc: tokTrackingServer, typeIngress: tokTrackingServer, typeEgress: tokTrackingServer,
@@ -171,14 +175,15 @@ func dependsOnComponentOf(r, dep recorded) bool {
 	return slices.Contains(r.Dependencies, dep.Parent)
 }
 
-// TestBackendStoreSecureDefaults protects DESIGN.md's RDS defaults.
+// TestBackendStoreSecureDefaults: the DB instance is in the program's DB subnet group (two or
+// more subnets), uses the TLS parameter group of its engine's family, carries the configured
+// engine, storage and names, and gets the password as a secret. Encryption, public access and
+// rds.force_ssl are policy rules (TestPolicyRules).
 func TestBackendStoreSecureDefaults(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
 			db := g.one(t, typeDB)
-			checkBool(t, db, "publiclyAccessible", false)
-			checkBool(t, db, "storageEncrypted", true)
 			checkStr(t, db, "storageType", "gp3")
 			checkStr(t, db, "engine", "postgres")
 			checkStr(t, db, "engineVersion", s.cfg["mlflow-aws:dbEngineVersion"])
@@ -190,24 +195,12 @@ func TestBackendStoreSecureDefaults(t *testing.T) {
 			if got := len(g.one(t, typeSubnetGroup).input("subnetIds").ArrayValue()); got < 2 {
 				t.Errorf("DB subnet group has %d subnets, RDS needs at least 2", got)
 			}
-			// Identifier legal for RDS (case C1).
-			id := db.str("identifier")
-			if id == "" || strings.Contains(id, "_") || strings.Contains(id, "--") || strings.HasSuffix(id, "-") || len(id) > 63 {
-				t.Errorf("DB instance identifier %q is not legal for RDS", id)
+			if err := awsnames.CheckDBInstanceIdentifier(db.str("identifier")); err != nil {
+				t.Errorf("DB instance identifier: %v", err)
 			}
-			// Parameter group: matching family, TLS forced.
 			pg := g.one(t, typeParamGroup)
-			checkStr(t, pg, "family", "postgres"+s.cfg["mlflow-aws:dbEngineVersion"])
-			forced := false
-			for _, p := range pg.input("parameters").ArrayValue() {
-				o := p.ObjectValue()
-				if o["name"].StringValue() == "rds.force_ssl" && o["value"].StringValue() == "1" {
-					forced = true
-				}
-			}
-			if !forced {
-				t.Errorf("parameter group does not set rds.force_ssl=1")
-			}
+			major, _, _ := strings.Cut(s.cfg["mlflow-aws:dbEngineVersion"], ".")
+			checkStr(t, pg, "family", "postgres"+major)
 			if db.str("parameterGroupName") != pg.Name+"-a1b2c3d" {
 				t.Errorf("DB instance does not use the TLS parameter group: %q", db.str("parameterGroupName"))
 			}
@@ -216,11 +209,20 @@ func TestBackendStoreSecureDefaults(t *testing.T) {
 				db.number("maxAllocatedStorage") != num(t, s.cfg["mlflow-aws:dbMaxAllocatedStorageGb"]) {
 				t.Errorf("storage %v..%v GiB does not follow the config", db.number("allocatedStorage"), db.number("maxAllocatedStorage"))
 			}
-			// The password is a secret input, from the random provider.
 			if !db.Inputs["password"].IsSecret() {
 				t.Errorf("DB password input is not a secret")
 			}
-			// Security group: its only ingress is 5432 from the tracking server's group.
+		})
+	}
+}
+
+// TestBackendStoreNetworkAccess: the DB security group's only ingress is 5432/tcp from the
+// tracking server's group, the DB instance uses that group alone, and the group has no egress.
+func TestBackendStoreNetworkAccess(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			db := g.one(t, typeDB)
 			dbSG, serverSG := securityGroups(t, g)
 			var toDB []recorded
 			for _, r := range g.byType(typeIngress) {
@@ -265,7 +267,7 @@ func securityGroups(t *testing.T, g *graph) (db, server string) {
 	return db, server
 }
 
-// TestSecretsStayOutOfThePlain protects DESIGN.md's secret rules: the generated password is
+// TestSecretsStayOutOfThePlain: the generated password is
 // RDS-legal, lives in RDS (secret input) and one SSM SecureString parameter, and appears in no
 // other input (user data above all) and in no stack output.
 func TestSecretsStayOutOfThePlain(t *testing.T) {
@@ -329,7 +331,10 @@ func leaks(v resource.PropertyValue) bool {
 	return false
 }
 
-// TestArtifactStoreSecureDefaults protects DESIGN.md's S3 defaults.
+// TestArtifactStoreSecureDefaults: the bucket has the configured or a generated unique name,
+// every companion resource applies to it, it has a default encryption rule, and lifecycle rules
+// expire noncurrent versions. Public access blocks, ACLs off, TLS only, versioning and aborting
+// multipart uploads are policy rules (TestPolicyRules).
 func TestArtifactStoreSecureDefaults(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
@@ -346,70 +351,35 @@ func TestArtifactStoreSecureDefaults(t *testing.T) {
 					t.Errorf("%s applies to bucket %q, want %q", r, got, name)
 				}
 			}
-			pab := g.one(t, typePublicAccess)
-			for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
-				checkBool(t, pab, k, true)
-			}
-			checkStr(t, g.one(t, typeOwnership), "rule.objectOwnership", "BucketOwnerEnforced")
-			checkStr(t, g.one(t, typeVersioning), "versioningConfiguration.status", "Enabled")
 			enc := g.one(t, typeEncryption).input("rules").ArrayValue()
 			if len(enc) != 1 || enc[0].ObjectValue()["applyServerSideEncryptionByDefault"].ObjectValue()["sseAlgorithm"].StringValue() == "" {
 				t.Errorf("no default encryption rule: %v", enc)
 			}
-			var policy struct {
-				Statement []struct {
-					Effect    string
-					Principal any
-					Action    []string
-					Resource  []string
-					Condition map[string]map[string]string
-				}
-			}
-			if err := json.Unmarshal([]byte(g.one(t, typeBucketPolicy).str("policy")), &policy); err != nil {
-				t.Fatalf("bucket policy is not JSON: %v", err)
-			}
-			denyTLS := false
-			for _, st := range policy.Statement {
-				if st.Effect == "Deny" && st.Condition["Bool"]["aws:SecureTransport"] == "false" &&
-					slices.Contains(st.Resource, "arn:aws:s3:::"+name) && slices.Contains(st.Resource, "arn:aws:s3:::"+name+"/*") {
-					denyTLS = true
-				}
-			}
-			if !denyTLS {
-				t.Errorf("bucket policy does not deny requests without TLS on the bucket and its objects")
-			}
-			var abort, noncurrent bool
+			noncurrent := false
 			for _, rule := range g.one(t, typeLifecycle).input("rules").ArrayValue() {
 				o := rule.ObjectValue()
-				if o["status"].StringValue() != "Enabled" {
-					continue
-				}
-				if a := o["abortIncompleteMultipartUpload"]; a.IsObject() && a.ObjectValue()["daysAfterInitiation"].NumberValue() > 0 {
-					abort = true
-				}
-				if n := o["noncurrentVersionExpiration"]; n.IsObject() && n.ObjectValue()["noncurrentDays"].NumberValue() > 0 {
+				if n := o["noncurrentVersionExpiration"]; o["status"].StringValue() == "Enabled" && n.IsObject() && n.ObjectValue()["noncurrentDays"].NumberValue() > 0 {
 					noncurrent = true
 				}
 			}
-			if !abort || !noncurrent {
-				t.Errorf("lifecycle: abort incomplete multipart uploads = %v, expire noncurrent versions = %v; want both", abort, noncurrent)
+			if !noncurrent {
+				t.Errorf("lifecycle does not expire noncurrent versions")
 			}
 		})
 	}
 }
 
-// TestTrackingServerSecureDefaults protects DESIGN.md's EC2 defaults.
+// TestTrackingServerSecureDefaults: the instance replaces itself on a user data change, runs the
+// configured type on the pinned AMI or the latest Amazon Linux 2023 of its architecture, uses the
+// program's instance profile with Session Manager attached, and its user data configures no
+// long-lived keys. IMDSv2, EBS encryption and the role are policy rules (TestPolicyRules).
 func TestTrackingServerSecureDefaults(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
 			inst := g.one(t, typeInstance)
-			checkStr(t, inst, "metadataOptions.httpTokens", "required")
-			checkBool(t, inst, "rootBlockDevice.encrypted", true)
 			checkBool(t, inst, "userDataReplaceOnChange", true)
 			checkStr(t, inst, "instanceType", s.cfg["mlflow-aws:instanceType"])
-			// The AMI is the pinned one, or the latest Amazon Linux 2023 for the instance type's
-			// architecture.
 			if pinned := s.cfg["mlflow-aws:amiId"]; pinned != "" {
 				checkStr(t, inst, "ami", pinned)
 				if slices.ContainsFunc(g.invokes, func(c string) bool { return strings.HasPrefix(c, "aws:ssm/getParameter") }) {
@@ -425,13 +395,27 @@ func TestTrackingServerSecureDefaults(t *testing.T) {
 			if inst.str("iamInstanceProfile") != g.one(t, typeProfile).Name+"-a1b2c3d" {
 				t.Errorf("instance profile = %q, want the program's profile", inst.str("iamInstanceProfile"))
 			}
-			checkStr(t, g.one(t, typeAttachment), "policyArn", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
-			for _, banned := range []string{"aws configure", "AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"} {
+			partition := "aws"
+			if strings.HasPrefix(s.cfg["aws:region"], "cn-") {
+				partition = "aws-cn"
+			}
+			checkStr(t, g.one(t, typeAttachment), "policyArn", "arn:"+partition+":iam::aws:policy/AmazonSSMManagedInstanceCore")
+			for _, banned := range []string{"AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"} {
 				if strings.Contains(inst.userData(), banned) {
 					t.Errorf("user data contains %q: no long-lived keys on the instance", banned)
 				}
 			}
-			// Ingress: 5000 exactly from allowedCidrs, 22 exactly from sshCidrs with a key.
+		})
+	}
+}
+
+// TestTrackingServerIngress: the server's group opens 5000 exactly to allowedCidrs and 22
+// exactly to sshCidrs when a key pair is set, each rule a single TCP port.
+func TestTrackingServerIngress(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			inst := g.one(t, typeInstance)
 			_, serverSG := securityGroups(t, g)
 			got := map[int][]string{}
 			for _, r := range g.byType(typeIngress) {
@@ -464,7 +448,9 @@ func TestTrackingServerSecureDefaults(t *testing.T) {
 	}
 }
 
-// TestStackOutputs protects the outputs DESIGN.md lists and the tracking URI rules (C5).
+// TestStackOutputs: every documented stack output is set and not secret; the tracking URI is
+// http:// to the address clients really reach (TestTrackingURI in components covers each rule);
+// the user data accepts every host the URI and the forward use, and carries the stack's region.
 func TestStackOutputs(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
@@ -491,7 +477,7 @@ func TestStackOutputs(t *testing.T) {
 				t.Errorf("trackingUri = %q, want http://localhost:5000 through the port forward", uri)
 			}
 			if !strings.HasPrefix(uri, "http://") {
-				t.Errorf("trackingUri %q must be http:// (case C5)", uri)
+				t.Errorf("trackingUri %q must be http://: nothing terminates TLS in front of the port", uri)
 			}
 			if got, want := g.outputs["artifactsDestination"], "s3://"+g.outputs["artifactBucketName"]+"/artifacts"; got != want {
 				t.Errorf("artifactsDestination = %q, want %q", got, want)
@@ -503,7 +489,7 @@ func TestStackOutputs(t *testing.T) {
 					t.Errorf("portForwardCommand %q lacks %q", pf, part)
 				}
 			}
-			// The user data lets MLflow accept every host the tracking URI and the forward use (C7).
+			// The user data lets MLflow accept every host the tracking URI and the forward use.
 			ud := g.one(t, typeInstance).userData()
 			host := strings.TrimPrefix(uri, "http://")
 			if host == mockPrivateIP+":5000" {
@@ -515,7 +501,7 @@ func TestStackOutputs(t *testing.T) {
 				}
 			}
 			if !strings.Contains(ud, "AWS_DEFAULT_REGION="+s.cfg["aws:region"]) {
-				t.Errorf("user data does not set AWS_DEFAULT_REGION=%s (case C6)", s.cfg["aws:region"])
+				t.Errorf("user data does not set AWS_DEFAULT_REGION=%s (presigned URLs would name the wrong region)", s.cfg["aws:region"])
 			}
 		})
 	}
@@ -531,8 +517,12 @@ func TestDataProtection(t *testing.T) {
 			db, bucket := g.one(t, typeDB), g.one(t, typeBucket)
 			checkBool(t, db, "deletionProtection", protect)
 			checkBool(t, db, "skipFinalSnapshot", !protect)
-			if protect && db.str("finalSnapshotIdentifier") == "" {
-				t.Errorf("protected database has no final snapshot identifier")
+			wantSnapshot := ""
+			if protect {
+				wantSnapshot = awsnames.FinalSnapshotIdentifier(db.str("identifier"), mockRandomHex)
+			}
+			if got := db.str("finalSnapshotIdentifier"); got != wantSnapshot {
+				t.Errorf("final snapshot identifier %q, want %q", got, wantSnapshot)
 			}
 			checkBool(t, bucket, "forceDestroy", !protect)
 			for _, r := range []recorded{db, bucket, g.one(t, typePassword), g.one(t, typeParameter)} {
@@ -567,25 +557,33 @@ func TestStackFiles(t *testing.T) {
 }
 
 // TestGoldenUserData keeps the rendered user data of each stack under userdata/testdata/, so
-// reviewers see every change to what runs on the instance. Regenerate with -update.
+// reviewers see every change to what runs on the instance, and checks that the instance's
+// user-data-sha256 tag (what a preview shows) is the digest of that file. Regenerate with
+// -update.
 func TestGoldenUserData(t *testing.T) {
 	for _, s := range scenarios(t)[:2] {
-		g := deployed(t, s)
-		got := g.one(t, typeInstance).userData()
-		path := filepath.Join("userdata", "testdata", s.name+".cloud-config.yaml")
-		if *update {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
+		t.Run(s.name, func(t *testing.T) {
+			g := deployed(t, s)
+			inst := g.one(t, typeInstance)
+			got := inst.userData()
+			path := filepath.Join("userdata", "testdata", s.name+".cloud-config.yaml")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
 			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run `make golden` to create it)", path, err)
-		}
-		if string(want) != got {
-			t.Errorf("%s: rendered user data differs from the golden file; review and run `make golden`", path)
-		}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%s: %v (run `make golden` to create it)", path, err)
+			}
+			if string(want) != got {
+				t.Errorf("%s: rendered user data differs from the golden file; review and run `make golden`", path)
+			}
+			if tag := inst.str("tags." + components.TagUserDataDigest); tag != userdata.Digest(string(want)) {
+				t.Errorf("tag %s = %q, want the digest of %s, %q", components.TagUserDataDigest, tag, path, userdata.Digest(string(want)))
+			}
+		})
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
-// Policy rules as tests (issue 4): the rules of widely used AWS policy sets that apply to what
+// Policy rules as tests: the rules of widely used AWS policy sets that apply to what
 // this program creates, checked over the mocked graph of dev, prod and a config with every
 // option changed. Each rule names its sources: the Pulumi AWSGuard policy name
 // (pulumi/pulumi-policy-aws), the checkov check id, the CIS AWS Foundations Benchmark control
@@ -38,7 +38,7 @@ var policyRules = []policyRule{
 		return ""
 	}},
 	{"RDS Multi-AZ in protected stacks", "checkov CKV_AWS_157; FSBP RDS.5", func(g *graph, cfg map[string]string) string {
-		if g.stack == "prod" {
+		if cfg["mlflow-aws:protectData"] == "true" {
 			return wantBool(g, typeDB, "multiAz", true)
 		}
 		return ""
@@ -107,11 +107,24 @@ var policyRules = []policyRule{
 		return ""
 	}},
 	{"S3 requests require TLS", "AWSGuard/AWS Config s3-bucket-ssl-requests-only; FSBP S3.5", func(g *graph, _ map[string]string) string {
-		p := g.resourcesOf(typeBucketPolicy)[0].str("policy")
-		if !strings.Contains(p, `"aws:SecureTransport":"false"`) || !strings.Contains(p, `"Effect":"Deny"`) {
-			return "bucket policy does not deny insecure transport"
+		var policy struct {
+			Statement []struct {
+				Effect    string
+				Resource  []string
+				Condition map[string]map[string]string
+			}
 		}
-		return ""
+		if err := json.Unmarshal([]byte(g.resourcesOf(typeBucketPolicy)[0].str("policy")), &policy); err != nil {
+			return "bucket policy is not JSON: " + err.Error()
+		}
+		arn := "arn:aws:s3:::" + g.outputs["artifactBucketName"]
+		for _, st := range policy.Statement {
+			if st.Effect == "Deny" && st.Condition["Bool"]["aws:SecureTransport"] == "false" &&
+				slices.Contains(st.Resource, arn) && slices.Contains(st.Resource, arn+"/*") {
+				return ""
+			}
+		}
+		return "bucket policy does not deny requests without TLS on the bucket and its objects"
 	}},
 	{"S3 default encryption", "AWS Config s3-bucket-server-side-encryption-enabled; checkov CKV_AWS_19", func(g *graph, _ map[string]string) string {
 		if len(g.byType(typeEncryption)) != 1 {
@@ -246,7 +259,7 @@ func TestPolicyRules(t *testing.T) {
 }
 
 // TestPolicyRulesCanFail shows each rule detects a violation: a graph with the violating input
-// (the dev graph mutated) must fail every rule that applies to it.
+// (the prod graph mutated) must fail every rule that applies to it.
 func TestPolicyRulesCanFail(t *testing.T) {
 	s := scenarios(t)[1] // prod: every conditional rule applies
 	for _, rule := range policyRules {
