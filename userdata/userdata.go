@@ -150,8 +150,10 @@ func Validate(p Params) error {
 		errs = append(errs, fmt.Errorf("MLflowVersion: %w", err))
 	}
 	regionProblem := ""
-	if _, err := awsnames.Partition(p.Region); err != nil {
-		regionProblem = "is not a region of a supported partition: " + err.Error()
+	if !awsnames.IsRegion(p.Region) {
+		regionProblem = "is not a region name like eu-west-1"
+	} else if _, err := awsnames.Partition(p.Region); err != nil {
+		regionProblem = "is not in a supported partition: " + err.Error()
 	}
 	check("Region", p.Region, regionProblem)
 	check("BackendStoreHost", p.BackendStoreHost, unless(awsnames.IsHostName(p.BackendStoreHost),

@@ -18,8 +18,8 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
-// TestBackendStoreURIHasNoPasswordAndVerifiesTLS protects case C2 (the password never meets a
-// URI) and the TLS contract: sslmode=verify-full against the RDS CA bundle at RDSCABundlePath
+// TestBackendStoreURIHasNoPasswordAndVerifiesTLS: the password never meets a URI (so no
+// escaping can go wrong), and the TLS contract holds: sslmode=verify-full against the RDS CA bundle at RDSCABundlePath
 // (BackendStoreURI) or at the given file (BackendStoreURIWithRootCert).
 func TestBackendStoreURIHasNoPasswordAndVerifiesTLS(t *testing.T) {
 	for _, p := range []Params{devLikeParams(), everyOptionChangedParams()} {
@@ -282,8 +282,9 @@ func FuzzEnvLine(f *testing.F) {
 	})
 }
 
-// TestEnvFileMeansWhatParamsSay protects C6 (AWS_DEFAULT_REGION = the stack region) and C7 (the
-// allowed hosts are exactly the configured ones), and checks bash reads the same values.
+// TestEnvFileMeansWhatParamsSay: AWS_DEFAULT_REGION is the stack region (else presigned URLs
+// name the wrong one), the allowed hosts are exactly the configured ones, and bash reads the
+// same values systemd does.
 func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 	for _, d := range documents(t) {
 		files, _ := parseDocument(t, d)
@@ -306,7 +307,7 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 			}
 		}
 		if env[EnvAWSDefaultRegion] == "" || env[EnvAWSDefaultRegion] != env[EnvAWSRegion] || !awsnames.IsRegion(env[EnvAWSDefaultRegion]) {
-			t.Errorf("%s (C6): AWS_DEFAULT_REGION=%q AWS_REGION=%q, want the same region name", d.name, env[EnvAWSDefaultRegion], env[EnvAWSRegion])
+			t.Errorf("%s: AWS_DEFAULT_REGION=%q AWS_REGION=%q, want the same region name", d.name, env[EnvAWSDefaultRegion], env[EnvAWSRegion])
 		}
 		if u, err := url.Parse(env[EnvBackendStoreURI]); err != nil || u.Query().Get("sslmode") != "verify-full" || u.Query().Get("sslrootcert") != RDSCABundlePath {
 			t.Errorf("%s: %s=%q lacks sslmode=verify-full&sslrootcert=%s", d.name, EnvBackendStoreURI, env[EnvBackendStoreURI], RDSCABundlePath)
@@ -315,10 +316,10 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 		}
 		if p := d.params; p != nil {
 			if env[EnvAWSDefaultRegion] != p.Region {
-				t.Errorf("%s (C6): AWS_DEFAULT_REGION=%q, want %q", d.name, env[EnvAWSDefaultRegion], p.Region)
+				t.Errorf("%s: AWS_DEFAULT_REGION=%q, want %q (presigned URLs are signed for it)", d.name, env[EnvAWSDefaultRegion], p.Region)
 			}
 			if got := strings.Split(env[EnvAllowedHosts], ","); !slices.Equal(got, p.AllowedHosts) {
-				t.Errorf("%s (C7): allowed hosts %q, want %q", d.name, got, p.AllowedHosts)
+				t.Errorf("%s: allowed hosts %q, want %q", d.name, got, p.AllowedHosts)
 			}
 			want := map[string]string{EnvBackendStoreURI: BackendStoreURI(*p), EnvDBPasswordParameter: p.PasswordParameterName,
 				EnvArtifactAccess: p.ArtifactAccess, EnvArtifactsURI: p.ArtifactsURI, EnvWorkers: fmt.Sprint(p.Workers), EnvPort: fmt.Sprint(p.Port)}
