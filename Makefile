@@ -8,6 +8,11 @@ PKGS := ./...
 test: fmt-check vet
 	$(GO) test -count=1 $(PKGS)
 
+## unit: the fast loop - mocked-graph and pure tests only (`go test -short`: every test that
+## needs a real tool asks internal/testenv for it, which skips under -short); no tools needed
+unit:
+	$(GO) test -short -count=1 $(PKGS)
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

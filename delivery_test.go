@@ -61,6 +61,7 @@ var deployerActions = map[string][]string{
 	"aws:ec2/instance:Instance":                                                                  {"ec2:RunInstances", "iam:PassRole"},
 	"aws:ec2/eipAssociation:EipAssociation":                                                      {"ec2:AssociateAddress"},
 	"random:index/randomPassword:RandomPassword":                                                 {},
+	"random:index/randomId:RandomId":                                                             {},
 	// Invokes (data sources).
 	"aws:ec2/getVpc:getVpc":                                     {"ec2:DescribeVpcs"},
 	"aws:ec2/getSubnets:getSubnets":                             {"ec2:DescribeSubnets"},

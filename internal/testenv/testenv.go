@@ -6,6 +6,11 @@
 // Importing it puts the repository's .tools/venv/bin (the pinned Python tools .ci/install-deps
 // installs: moto_server, aws, uv) first on the test process's PATH, so tests and the scripts
 // they run find those tools whether they were started by make or by go test.
+//
+// Tests by cost: every test that needs a real tool (cloud-init, shellcheck, systemd-analyze,
+// PostgreSQL, moto, the AWS CLI, ...) asks RequireTool or StartMoto for it, so `go test -short`
+// (`make unit`) skips exactly those and runs the mocked-graph and pure tests in seconds; `go
+// test` without -short (`make test`, CI) runs everything.
 package testenv
 
 import (
@@ -57,6 +62,7 @@ func RepoRoot() (string, error) {
 // fails the test saying how to install it.
 func RequireTool(t testing.TB, name, install string) string {
 	t.Helper()
+	SkipInShortMode(t, name)
 	if filepath.IsAbs(name) {
 		if _, err := os.Stat(name); err != nil {
 			t.Fatalf("%s is missing: %s (%v)", name, install, err)
@@ -68,6 +74,14 @@ func RequireTool(t testing.TB, name, install string) string {
 		t.Fatalf("%s is not on PATH: %s", name, install)
 	}
 	return p
+}
+
+// SkipInShortMode skips t under `go test -short`, the fast loop without real tools.
+func SkipInShortMode(t testing.TB, tool string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; runs without -short (make test)", tool)
+	}
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
