@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 )
 
 // TestLauncherReadsEveryEnvKey keeps the env file (EnvKeys, written by EnvFile) and the launch
@@ -31,6 +33,26 @@ func TestLauncherReadsEveryEnvKey(t *testing.T) {
 		name, hasDefault := m[1], m[2] != ""
 		if !hasDefault && !slices.Contains(EnvKeys, name) {
 			t.Errorf("the launch template expands $%s without a default, but the env file does not write it", name)
+		}
+	}
+}
+
+// TestLauncherHandlesEveryArtifactAccess: the launcher has a branch for each artifact access
+// mode the configuration accepts (mlflowspec.ArtifactAccessModes), and Validate accepts exactly
+// those.
+func TestLauncherHandlesEveryArtifactAccess(t *testing.T) {
+	b, err := templateFS.ReadFile("templates/mlflow-launch.sh.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range mlflowspec.ArtifactAccessModes {
+		if !regexp.MustCompile(`(?m)^\s*` + string(mode) + `\)`).Match(b) {
+			t.Errorf("the launch template has no case branch for artifact access %q", mode)
+		}
+		p := devLikeParams()
+		p.ArtifactAccess = string(mode)
+		if err := Validate(p); err != nil {
+			t.Errorf("Validate refuses artifact access %q: %v", mode, err)
 		}
 	}
 }
