@@ -16,23 +16,9 @@ func CheckDBInstanceIdentifier(id string) error { return awsnames.CheckDBInstanc
 func CheckBucketName(name string) error { return awsnames.CheckBucketName(name) }
 
 // slug lowercases s and turns every run of characters other than a-z and 0-9 into one hyphen,
-// trimming hyphens at both ends.
-func slug(s string) string {
-	var b strings.Builder
-	hyphen := false
-	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-			hyphen = false
-			continue
-		}
-		if !hyphen && b.Len() > 0 {
-			b.WriteByte('-')
-			hyphen = true
-		}
-	}
-	return strings.TrimRight(b.String(), "-")
-}
+// trimming hyphens at both ends (awsnames.Normalize, lowercased; Pulumi project and stack names
+// are ASCII).
+func slug(s string) string { return strings.ToLower(awsnames.Normalize(s)) }
 
 // truncate shortens a slug to at most n bytes without leaving a trailing hyphen.
 func truncate(s string, n int) string {
