@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: test vet fmt-check golden build deps fuzz
+.PHONY: test unit vet fmt-check golden build deps fuzz
 
 ## test: formatting, vet, and every test (mocked program graph, user data against real tools)
 test: fmt-check vet
