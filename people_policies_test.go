@@ -19,7 +19,6 @@ import (
 	"testing"
 
 	"mvdan.cc/sh/v3/syntax"
-
 )
 
 const (
