@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -326,5 +327,43 @@ func TestPreviewNamesTheLaunch(t *testing.T) {
 	}
 	if dc == da {
 		t.Errorf("a new MLflow version leaves the user data digest unchanged")
+	}
+}
+
+// TestKeysLeftUnderAnOldProjectName: after a project rename the engine passes Pulumi.yaml's
+// defaults under the new name and the stack file's values under the old one; every stale key is
+// named once, with the namespace to move it to, and nothing is registered (the values would
+// otherwise be silently replaced by the defaults).
+func TestKeysLeftUnderAnOldProjectName(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	defaults := projectDefaults(t)
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	readYAML(t, "Pulumi.prod.yaml", &file)
+	var moved []string
+	for k := range file.Config {
+		if name, ok := strings.CutPrefix(k, "mlflow-aws:"); ok {
+			cfg["mlflow:"+name] = cfg[k]
+			cfg[k] = defaults[k]
+			moved = append(moved, "mlflow:"+name)
+		}
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PULUMI_CONFIG", string(raw))
+	g := runStack(t, "prod", cfg)
+	if g.err == nil || len(g.resources) != 0 {
+		t.Fatalf("stale keys accepted (%d resources): %v", len(g.resources), g.err)
+	}
+	for _, k := range moved {
+		if n := strings.Count(g.err.Error(), "\n  "+k+": "); n != 1 {
+			t.Errorf("%s reported %d times, want once:\n%v", k, n, g.err)
+		}
+	}
+	if !strings.Contains(g.err.Error(), "move the keys of every stack file to mlflow-aws:") {
+		t.Errorf("no namespace hint: %v", g.err)
 	}
 }
