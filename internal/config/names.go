@@ -41,9 +41,9 @@ func DeriveDBInstanceIdentifier(project, stack string) string {
 	return truncate(id, derivedIdentifierLen)
 }
 
-// derivedIdentifierLen is the length derived identifiers are cut to. It stays 57 (it once left
-// room for a fixed "-final" suffix) so that no deployed database's derived identifier changes,
-// which would replace the database.
+// derivedIdentifierLen is the length derived identifiers are cut to. It must not change: a
+// different cut changes the derived identifier of a long project and stack name, and a new
+// identifier replaces the database.
 const derivedIdentifierLen = 57
 
 // MaxBucketPrefixLen is the longest prefix S3 bucket auto-naming accepts
