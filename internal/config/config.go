@@ -296,7 +296,8 @@ func (p *parser) fail(key, format string, args ...any) {
 // reported.
 func (p *parser) valid(keys ...string) bool {
 	for _, k := range keys {
-		if p.bad[p.qualify(k)] {
+		// Pseudo-keys ("project name", "stack name") are recorded as they are.
+		if p.bad[k] || p.bad[p.qualify(k)] {
 			return false
 		}
 	}

@@ -146,6 +146,20 @@ func TestUserDataLimitIsCheckedAtConfigTime(t *testing.T) {
 	}
 }
 
+// TestUserDataLimitIsReportedWithOtherProblems: the size check does not wait for unrelated keys.
+func TestUserDataLimitIsReportedWithOtherProblems(t *testing.T) {
+	cfg := valid()
+	cfg["mlflow-aws:allowedHosts"] = jsonList(hostNames(55, 253, 1))
+	cfg["mlflow-aws:dbInstanceClass"] = "huge"
+	cfg["mlflow-aws:vpcId"] = "vpc-1"
+	got := keysOf(problems(t, cfg))
+	for _, k := range []string{"mlflow-aws:allowedHosts", "mlflow-aws:dbInstanceClass", "mlflow-aws:vpcId"} {
+		if !slices.Contains(got, k) {
+			t.Errorf("%s not reported; got %v", k, got)
+		}
+	}
+}
+
 // TestWorstCaseUserDataBoundsTheReal: the placeholders are at least as long as what AWS assigns,
 // so the configuration's estimate is never below the real user data's size.
 func TestWorstCaseUserDataBoundsTheReal(t *testing.T) {

@@ -15,10 +15,11 @@ import (
 // replaced by placeholders of their longest form, and refuses the configuration when the
 // gzipped document would exceed EC2's 16 KiB user data limit (Amazon EC2 User Guide, "Run
 // commands when you launch an EC2 instance with user data input"). allowedHosts is the one
-// input without a bound of its own, so the problem names it. It runs only on an otherwise valid
-// configuration.
+// input without a bound of its own, so the problem names it. It runs when every input of the
+// user data is valid, whatever problems other keys have.
 func (p *parser) userDataFits(c *Config) {
-	if len(p.problems) > 0 {
+	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyWorkers, KeyArtifactAccess,
+		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name") {
 		return
 	}
 	params := WorstCaseUserDataParams(c)
