@@ -6,8 +6,6 @@ package main
 // actionlint itself runs from `make lint-workflows`.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,272 +29,6 @@ const (
 // deliveryStacks are the stacks whose mocked graphs the deployer policy and the local
 // endpoints must cover.
 var deliveryStacks = []string{"dev", "prod", "local"}
-
-// deployerActions maps every resource type and invoke token the program uses to the IAM
-// actions that create (or, for invokes, perform) it. A token missing here fails
-// TestDeployerPolicyCoversEveryToken, so a new resource type forces a policy review.
-// Non-AWS tokens map to no action.
-var deployerActions = map[string][]string{
-	// Resources.
-	"aws:s3/bucketV2:BucketV2":                                                                   {"s3:CreateBucket", "s3:PutBucketTagging"},
-	"aws:s3/bucketOwnershipControls:BucketOwnershipControls":                                     {"s3:PutBucketOwnershipControls"},
-	"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":                                     {"s3:PutBucketPublicAccessBlock"},
-	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               {"s3:PutBucketVersioning"},
-	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": {"s3:PutEncryptionConfiguration"},
-	"aws:s3/bucketPolicy:BucketPolicy":                                                           {"s3:PutBucketPolicy"},
-	"aws:s3/bucketObjectv2:BucketObjectv2":                                                       {"s3:PutObject"},
-	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       {"s3:PutLifecycleConfiguration"},
-	"aws:ssm/parameter:Parameter":                                                                {"ssm:PutParameter", "ssm:AddTagsToResource"},
-	"aws:ec2/securityGroup:SecurityGroup":                                                        {"ec2:CreateSecurityGroup", "ec2:CreateTags"},
-	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":                                    {"ec2:AuthorizeSecurityGroupEgress"},
-	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":                                  {"ec2:AuthorizeSecurityGroupIngress"},
-	"aws:rds/subnetGroup:SubnetGroup":                                                            {"rds:CreateDBSubnetGroup"},
-	"aws:rds/parameterGroup:ParameterGroup":                                                      {"rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup"},
-	"aws:rds/instance:Instance":                                                                  {"rds:CreateDBInstance", "rds:AddTagsToResource"},
-	"aws:iam/role:Role":                                                                          {"iam:CreateRole", "iam:TagRole"},
-	"aws:iam/rolePolicy:RolePolicy":                                                              {"iam:PutRolePolicy"},
-	"aws:iam/rolePolicyAttachment:RolePolicyAttachment":                                          {"iam:AttachRolePolicy"},
-	"aws:iam/instanceProfile:InstanceProfile":                                                    {"iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"},
-	"aws:ec2/eip:Eip":                                                                            {"ec2:AllocateAddress"},
-	"aws:ec2/instance:Instance":                                                                  {"ec2:RunInstances", "iam:PassRole"},
-	"aws:ec2/eipAssociation:EipAssociation":                                                      {"ec2:AssociateAddress"},
-	"random:index/randomPassword:RandomPassword":                                                 {},
-	// Invokes (data sources).
-	"aws:ec2/getVpc:getVpc":                                     {"ec2:DescribeVpcs"},
-	"aws:ec2/getSubnets:getSubnets":                             {"ec2:DescribeSubnets"},
-	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"ec2:DescribeInstanceTypeOfferings"},
-	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
-}
-
-// iamPolicy is the subset of an IAM policy document the tests read.
-type iamPolicy struct {
-	Version   string         `json:"Version"`
-	Statement []iamStatement `json:"Statement"`
-}
-
-type iamStatement struct {
-	Sid       string                       `json:"Sid"`
-	Effect    string                       `json:"Effect"`
-	Action    []string                     `json:"Action"`
-	NotAction []string                     `json:"NotAction"`
-	Resource  []string                     `json:"Resource"`
-	Condition map[string]map[string]string `json:"Condition"`
-}
-
-func loadDeployerPolicy(t *testing.T) iamPolicy {
-	t.Helper()
-	b, err := os.ReadFile(deployerPolicyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p iamPolicy
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("%s: %v", deployerPolicyPath, err)
-	}
-	if p.Version != "2012-10-17" || len(p.Statement) == 0 {
-		t.Fatalf("%s: version %q with %d statements", deployerPolicyPath, p.Version, len(p.Statement))
-	}
-	return p
-}
-
-// iamGlob reports whether s matches an IAM pattern with * and ? wildcards.
-func iamGlob(pattern, s string, foldCase bool) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	if foldCase {
-		re.WriteString("(?i)")
-	}
-	for _, r := range pattern {
-		switch r {
-		case '*':
-			re.WriteString(".*")
-		case '?':
-			re.WriteString(".")
-		default:
-			re.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	re.WriteString("$")
-	return regexp.MustCompile(re.String()).MatchString(s)
-}
-
-// allows reports whether an Allow statement grants action on resource (conditions ignored);
-// resource "" matches any statement resource.
-func (p iamPolicy) allows(action, resource string) bool {
-	for _, s := range p.Statement {
-		if s.Effect != "Allow" || !slices.ContainsFunc(s.Action, func(a string) bool { return iamGlob(a, action, true) }) {
-			continue
-		}
-		if resource == "" || slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, resource, false) }) {
-			return true
-		}
-	}
-	return false
-}
-
-// deliveryGraph runs a stack's real config under the mocks, failing the test on error.
-func deliveryGraph(t *testing.T, stack string) *graph {
-	t.Helper()
-	g := runStack(t, stack, stackConfig(t, stack))
-	if g.err != nil {
-		t.Fatalf("%s: deploy failed under mocks: %v", stack, g.err)
-	}
-	return g
-}
-
-// graphTokens returns the custom resource type tokens and the invoke tokens of a graph.
-func graphTokens(g *graph) (resources, invokes []string) {
-	for _, r := range g.resources {
-		if r.Custom && !strings.HasPrefix(r.Type, "pulumi:") && !slices.Contains(resources, r.Type) {
-			resources = append(resources, r.Type)
-		}
-	}
-	for _, call := range g.invokes {
-		tok, _, _ := strings.Cut(call, " ")
-		if !slices.Contains(invokes, tok) {
-			invokes = append(invokes, tok)
-		}
-	}
-	return resources, invokes
-}
-
-// TestDeployerPolicyCoversEveryToken: every resource type and invoke of the dev, prod and
-// local graphs is in deployerActions, and the policy allows each of its actions.
-func TestDeployerPolicyCoversEveryToken(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	for _, stack := range deliveryStacks {
-		g := deliveryGraph(t, stack)
-		resources, invokes := graphTokens(g)
-		if len(resources) < 15 || len(invokes) < 3 {
-			t.Fatalf("%s: only %d resource types and %d invokes recorded", stack, len(resources), len(invokes))
-		}
-		for _, tok := range append(resources, invokes...) {
-			actions, ok := deployerActions[tok]
-			if !ok {
-				t.Errorf("%s: %s is not in deployerActions: add the IAM actions that create it, and grant them in %s", stack, tok, deployerPolicyPath)
-				continue
-			}
-			if strings.HasPrefix(tok, "aws:") && len(actions) == 0 {
-				t.Errorf("%s: AWS token %s maps to no IAM action", stack, tok)
-			}
-			for _, a := range actions {
-				if !policy.allows(a, "") {
-					t.Errorf("%s: %s needs %s, which %s does not allow", stack, tok, a, deployerPolicyPath)
-				}
-			}
-		}
-	}
-}
-
-// TestDeployerPolicyScopesTheStacksResources: the policy's resource patterns match the ARNs
-// the dev, prod and local graphs actually create (names as the mocks give them).
-func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	const account = mockAccount
-	for _, stack := range deliveryStacks {
-		g := deliveryGraph(t, stack)
-		region := stackConfig(t, stack)["aws:region"]
-		want := map[string][]string{} // ARN -> actions that must be allowed on it
-		add := func(arn string, actions ...string) { want[arn] = append(want[arn], actions...) }
-		for _, r := range g.resources {
-			switch r.Type {
-			case "aws:s3/bucketV2:BucketV2":
-				name := r.str("bucket")
-				if name == "" {
-					name = r.str("bucketPrefix") + "20261130103300000000000001"
-				}
-				add("arn:aws:s3:::"+name, "s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket")
-				add("arn:aws:s3:::"+name+"/artifacts/model.pkl", "s3:DeleteObjectVersion")
-			case "aws:ssm/parameter:Parameter":
-				add(fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", region, account, r.str("name")), "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter")
-			case "aws:rds/instance:Instance":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", region, account, r.str("identifier")), "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:DeleteDBInstance")
-				if snap := r.str("finalSnapshotIdentifier"); snap != "" {
-					add(fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", region, account, snap), "rds:CreateDBSnapshot")
-				}
-			case "aws:rds/subnetGroup:SubnetGroup":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:subgrp:%s-a1b2c3d", region, account, r.Name), "rds:CreateDBSubnetGroup", "rds:DeleteDBSubnetGroup")
-			case "aws:rds/parameterGroup:ParameterGroup":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:pg:%s-a1b2c3d", region, account, r.Name), "rds:CreateDBParameterGroup", "rds:DeleteDBParameterGroup")
-			case "aws:iam/role:Role":
-				// Auto-named: the logical name plus a random suffix.
-				arn := fmt.Sprintf("arn:aws:iam::%s:role/%s-a1b2c3d", account, r.Name)
-				add(arn, "iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRole", "iam:PassRole")
-			case "aws:iam/instanceProfile:InstanceProfile":
-				add(fmt.Sprintf("arn:aws:iam::%s:instance-profile/%s-a1b2c3d", account, r.Name), "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile")
-			}
-		}
-		for _, call := range g.invokes {
-			if tok, name, ok := strings.Cut(call, " "); ok && tok == "aws:ssm/getParameter:getParameter" {
-				add(fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name), "ssm:GetParameter")
-			}
-		}
-		if len(want) < 7 {
-			t.Fatalf("%s: only %d ARNs derived from the graph", stack, len(want))
-		}
-		for arn, actions := range want {
-			for _, a := range actions {
-				if !policy.allows(a, arn) {
-					t.Errorf("%s: %s does not allow %s on %s", stack, deployerPolicyPath, a, arn)
-				}
-			}
-		}
-		// And not beyond the project's names.
-		for _, outside := range []struct{ action, arn string }{
-			{"ssm:PutParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other-app/db-password"},
-			{"ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other-app/db-password"},
-			{"rds:DeleteDBInstance", "arn:aws:rds:us-east-1:123456789012:db:billing-prod"},
-			{"s3:DeleteBucket", "arn:aws:s3:::company-data-lake"},
-			{"s3:DeleteObject", "arn:aws:s3:::company-data-lake/key"},
-			{"iam:CreateRole", "arn:aws:iam::123456789012:role/Admin"},
-			{"iam:PutRolePolicy", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"},
-			{"iam:PassRole", "arn:aws:iam::123456789012:role/Admin"},
-		} {
-			if policy.allows(outside.action, outside.arn) {
-				t.Errorf("%s allows %s on %s, outside the project", deployerPolicyPath, outside.action, outside.arn)
-			}
-		}
-	}
-}
-
-// TestDeployerPolicyIsLeastPrivilege: no wildcard-only or service-wide actions, no NotAction,
-// every statement names resources, iam:PassRole only on the tracking server role pattern and
-// only to EC2, and the instance role gets no managed policy but Session Manager's.
-func TestDeployerPolicyIsLeastPrivilege(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	serviceWide := regexp.MustCompile(`^[a-z0-9-]+:\*$`)
-	passRole := 0
-	for _, s := range policy.Statement {
-		if s.Effect != "Allow" || len(s.NotAction) > 0 || len(s.Action) == 0 || len(s.Resource) == 0 {
-			t.Errorf("statement %q: want Effect Allow with Action and Resource and no NotAction", s.Sid)
-		}
-		for _, a := range s.Action {
-			if a == "*" || serviceWide.MatchString(a) {
-				t.Errorf("statement %q: action %q grants a whole service", s.Sid, a)
-			}
-			if strings.EqualFold(a, "iam:PassRole") || iamGlob(a, "iam:PassRole", true) {
-				passRole++
-				if !slices.Equal(s.Resource, []string{"arn:aws:iam::*:role/mlflow-*"}) {
-					t.Errorf("statement %q: iam:PassRole on %v, want only the tracking server role pattern arn:aws:iam::*:role/mlflow-*", s.Sid, s.Resource)
-				}
-				if s.Condition["StringEquals"]["iam:PassedToService"] != "ec2.amazonaws.com" {
-					t.Errorf("statement %q: iam:PassRole without iam:PassedToService ec2.amazonaws.com", s.Sid)
-				}
-			}
-			if iamGlob(a, "iam:AttachRolePolicy", true) && s.Condition["ArnEquals"]["iam:PolicyARN"] != "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" {
-				t.Errorf("statement %q: iam:AttachRolePolicy not limited to AmazonSSMManagedInstanceCore", s.Sid)
-			}
-			if strings.HasPrefix(strings.ToLower(a), "iam:") && slices.Contains(s.Resource, "*") {
-				t.Errorf("statement %q: IAM action %s on every resource", s.Sid, a)
-			}
-		}
-	}
-	if passRole != 1 {
-		t.Errorf("iam:PassRole appears in %d statements, want exactly 1", passRole)
-	}
-}
 
 // localConfigFile is Pulumi.local.yaml as YAML.
 type localConfigFile struct {
@@ -336,15 +68,18 @@ func TestLocalStackDeploysThroughTheSameConfigPath(t *testing.T) {
 }
 
 // endpointService maps a token's module to the endpoint key of the AWS provider that serves
-// it: the vpc module's security group rules are EC2 API calls.
+// it: the vpc module's security group rules are EC2 API calls, aws_caller_identity is STS.
 func endpointService(token string) (string, bool) {
 	pkg, rest, ok := strings.Cut(token, ":")
 	if !ok || pkg != "aws" {
 		return "", false
 	}
 	module, _, _ := strings.Cut(rest, "/")
-	if module == "vpc" {
+	switch {
+	case module == "vpc":
 		return "ec2", true
+	case rest == "index/getCallerIdentity:getCallerIdentity":
+		return "sts", true
 	}
 	return module, true
 }

@@ -35,6 +35,10 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	boundary, err := components.LookupBoundaryPolicyArn(ctx, cfg.Region)
+	if err != nil {
+		return err
+	}
 	name := "mlflow-" + ctx.Stack()
 
 	artifacts, err := components.NewArtifactStore(ctx, name+"-artifacts", &components.ArtifactStoreArgs{
@@ -84,6 +88,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		BackendStoreSecurityGroupID: backend.SecurityGroupID,
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
+		PermissionsBoundaryArn:      boundary,
 	})
 	if err != nil {
 		return err

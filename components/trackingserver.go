@@ -53,6 +53,8 @@ type TrackingServerArgs struct {
 	BackendStoreSecurityGroupID pulumi.StringInput
 	PasswordParameterName       pulumi.StringInput
 	PasswordParameterArn        pulumi.StringInput
+	// PermissionsBoundaryArn is the boundary policy set on the role (BoundaryPolicyArn); required.
+	PermissionsBoundaryArn string
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide;
@@ -142,6 +144,9 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	if args == nil {
 		return nil, fmt.Errorf("tracking server %q: args are required", name)
 	}
+	if args.PermissionsBoundaryArn == "" {
+		return nil, fmt.Errorf("tracking server %q: a permissions boundary is required (BoundaryPolicyArn)", name)
+	}
 	t := &TrackingServer{}
 	if err := ctx.RegisterComponentResource("mlflow:aws:TrackingServer", name, t, opts...); err != nil {
 		return nil, err
@@ -154,8 +159,10 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 		return nil, err
 	}
 	role, err := iam.NewRole(ctx, name+"-role", &iam.RoleArgs{
-		Description:      pulumi.String("MLflow tracking server " + name),
-		AssumeRolePolicy: pulumi.String(assume),
+		Description:         pulumi.String("MLflow tracking server " + name),
+		AssumeRolePolicy:    pulumi.String(assume),
+		Path:                pulumi.String(RolePath),
+		PermissionsBoundary: pulumi.String(args.PermissionsBoundaryArn),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("tracking server role: %w", err)
