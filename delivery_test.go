@@ -222,20 +222,36 @@ func TestDeliveryPrebuiltBinaryPatch(t *testing.T) {
 	}
 }
 
+// workflowJob is the part of a GitHub Actions job the tests read.
+type workflowJob struct {
+	Uses           string            `yaml:"uses"`
+	Needs          any               `yaml:"needs"`
+	If             string            `yaml:"if"`
+	Environment    any               `yaml:"environment"`
+	TimeoutMinutes any               `yaml:"timeout-minutes"`
+	Concurrency    map[string]any    `yaml:"concurrency"`
+	Permissions    map[string]string `yaml:"permissions"`
+	With           map[string]any    `yaml:"with"`
+	Secrets        any               `yaml:"secrets"`
+	Strategy       struct {
+		Matrix map[string]any `yaml:"matrix"`
+	} `yaml:"strategy"`
+	Steps []struct {
+		ID   string            `yaml:"id"`
+		Name string            `yaml:"name"`
+		Uses string            `yaml:"uses"`
+		Run  string            `yaml:"run"`
+		Env  map[string]string `yaml:"env"`
+		With map[string]any    `yaml:"with"`
+	} `yaml:"steps"`
+}
+
 // workflowFile is the part of a GitHub Actions workflow the tests read.
 type workflowFile struct {
-	On   map[string]any `yaml:"on"`
-	Env  map[string]any `yaml:"env"`
-	Jobs map[string]struct {
-		Uses        string            `yaml:"uses"`
-		Needs       any               `yaml:"needs"`
-		If          string            `yaml:"if"`
-		Permissions map[string]string `yaml:"permissions"`
-		With        map[string]any    `yaml:"with"`
-		Strategy    struct {
-			Matrix map[string]any `yaml:"matrix"`
-		} `yaml:"strategy"`
-	} `yaml:"jobs"`
+	On          map[string]any         `yaml:"on"`
+	Env         map[string]any         `yaml:"env"`
+	Concurrency map[string]any         `yaml:"concurrency"`
+	Jobs        map[string]workflowJob `yaml:"jobs"`
 }
 
 func readWorkflow(t *testing.T, name string) (workflowFile, string) {
@@ -252,16 +268,33 @@ func readWorkflow(t *testing.T, name string) (workflowFile, string) {
 	return w, string(b)
 }
 
-// TestDeliveryWorkflowsShape: preview on pull requests for dev and prod with a PR comment;
-// deploy on main, prod after dev in the production environment; OIDC everywhere, no stored
-// AWS keys; the Pulumi CLI pinned to the SDK version in go.mod.
+// step returns the reusable workflow's step that uses an action (by "owner/repo@"), or runs
+// with an id.
+func (j workflowJob) step(t *testing.T, usesOrID string) (uses string, with map[string]any, run string, env map[string]string) {
+	t.Helper()
+	for _, s := range j.Steps {
+		if strings.HasPrefix(s.Uses, usesOrID+"@") || (s.ID != "" && s.ID == usesOrID) {
+			return s.Uses, s.With, s.Run, s.Env
+		}
+	}
+	t.Fatalf("no step %s", usesOrID)
+	return "", nil, "", nil
+}
+
+// TestDeliveryWorkflowsShape: preview on pull requests for dev and prod with a PR comment in
+// the gated environment preview; deploy on main, dev in environment dev, prod after dev in
+// production; OIDC everywhere, no stored AWS keys; the Pulumi CLI pinned to the SDK version
+// in go.mod.
 func TestDeliveryWorkflowsShape(t *testing.T) {
 	preview, _ := readWorkflow(t, "preview.yml")
 	if _, ok := preview.On["pull_request"]; !ok {
 		t.Errorf("preview.yml: not triggered by pull_request: %v", preview.On)
 	}
+	if _, ok := preview.On["pull_request_target"]; ok {
+		t.Errorf("preview.yml: pull_request_target would run with the base repository's secrets for forks")
+	}
 	pj := preview.Jobs["preview"]
-	if pj.Uses != "./.github/workflows/pulumi.yml" || pj.With["command"] != "preview" || pj.With["comment-on-pr"] != true {
+	if pj.Uses != "./.github/workflows/pulumi.yml" || pj.With["command"] != "preview" || pj.With["comment-on-pr"] != true || pj.With["environment"] != "preview" {
 		t.Errorf("preview.yml: job preview = %+v", pj)
 	}
 	if fmt.Sprint(pj.Strategy.Matrix["stack"]) != "[dev prod]" {
@@ -276,15 +309,15 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("deploy.yml: not triggered by push to main: %v", deploy.On)
 	}
 	dev, prod := deploy.Jobs["dev"], deploy.Jobs["prod"]
-	if dev.With["stack"] != "dev" || dev.With["command"] != "up" || dev.With["environment"] != nil {
-		t.Errorf("deploy.yml: dev job %+v", dev)
+	if dev.With["stack"] != "dev" || dev.With["command"] != "up" || dev.With["environment"] != "dev" || dev.Needs != nil {
+		t.Errorf("deploy.yml: dev job must be up of dev in environment dev: %+v", dev)
 	}
 	if prod.With["stack"] != "prod" || prod.With["command"] != "up" || prod.With["environment"] != "production" || fmt.Sprint(prod.Needs) != "dev" {
 		t.Errorf("deploy.yml: prod job must be up of prod in environment production after dev: %+v", prod)
 	}
-	for name, j := range map[string]any{"dev": dev.Permissions, "prod": prod.Permissions} {
-		if p := j.(map[string]string); p["id-token"] != "write" || p["contents"] != "read" {
-			t.Errorf("deploy.yml: job %s permissions %v", name, p)
+	for name, p := range map[string]map[string]string{"dev": dev.Permissions, "prod": prod.Permissions} {
+		if p["id-token"] != "write" || p["contents"] != "read" || len(p) != 2 {
+			t.Errorf("deploy.yml: job %s permissions %v, want id-token write and contents read only", name, p)
 		}
 	}
 
@@ -293,14 +326,17 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("pulumi.yml is not a reusable workflow (workflow_call)")
 	}
 	for _, want := range []string{
-		"aws-actions/configure-aws-credentials@v4", "vars.AWS_ROLE_ARN }}",
-		"pulumi/actions@v6", "cloud-url: ${{ vars.PULUMI_BACKEND_URL }}", "github-token:",
-		"actions/setup-go@v5", "go-version-file: go.mod", "actions/cache@v4", "~/.pulumi/plugins",
-		"hashFiles('go.sum')", "make build", binaryPatchScript,
+		"cloud-url: ${{ vars.PULUMI_BACKEND_URL }}", "github-token:", "go-version-file: go.mod",
+		"~/.pulumi/plugins", "hashFiles('go.sum')", "make build", binaryPatchScript,
+		"environment: ${{ inputs.environment }}",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("pulumi.yml does not contain %q", want)
 		}
+	}
+	job := reusable.Jobs["pulumi"]
+	for _, action := range []string{"actions/checkout", "actions/setup-go", "actions/cache", "aws-actions/configure-aws-credentials", "pulumi/actions"} {
+		job.step(t, action)
 	}
 	gomod, err := os.ReadFile("go.mod")
 	if err != nil {
@@ -319,18 +355,172 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("ci.yml: must run `bash .ci/run` on pull_request")
 	}
 
-	files, err := filepath.Glob(filepath.Join(".github", "workflows", "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
+	for _, f := range workflowFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, banned := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "aws-secret-access-key"} {
+		for _, banned := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "aws-secret-access-key", "secrets: inherit"} {
 			if strings.Contains(string(b), banned) {
-				t.Errorf("%s mentions %s: AWS credentials come from OIDC only", f, banned)
+				t.Errorf("%s mentions %s: AWS credentials come from OIDC only, and secrets are passed by name", f, banned)
+			}
+		}
+	}
+}
+
+func workflowFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(".github", "workflows", "*.yml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("workflows: %v (%v)", files, err)
+	}
+	return files
+}
+
+// pinnedUses is a `uses:` of a marketplace action pinned to a full commit SHA with its
+// release in a comment: "owner/repo@<40 hex> # vX.Y.Z".
+var pinnedUses = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$`)
+
+// TestWorkflowActionsPinnedBySha: every action a workflow uses (in workflows that hold deploy
+// credentials and decrypting secrets, a moved tag would run someone else's code with them)
+// is pinned by full commit SHA with its version in a comment, on the current major; only
+// the repository's own reusable workflow is referenced by path.
+func TestWorkflowActionsPinnedBySha(t *testing.T) {
+	// The current majors (checked against the actions' tags); a pin of an older major fails.
+	majors := map[string]string{
+		"actions/checkout": "v7", "actions/setup-go": "v7", "actions/cache": "v5",
+		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v7",
+	}
+	usesLine := regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(.*)$`)
+	n := 0
+	for _, f := range workflowFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range usesLine.FindAllStringSubmatch(string(b), -1) {
+			ref := strings.TrimSpace(m[1])
+			if strings.HasPrefix(ref, "./") {
+				if ref != "./.github/workflows/pulumi.yml" {
+					t.Errorf("%s: local reference %q", f, ref)
+				}
+				continue
+			}
+			n++
+			if !pinnedUses.MatchString(ref) {
+				t.Errorf("%s: uses %q is not pinned as owner/repo@<40-hex commit SHA> # vX.Y.Z", f, ref)
+				continue
+			}
+			action, _, _ := strings.Cut(ref, "@")
+			_, version, _ := strings.Cut(ref, "# ")
+			want, ok := majors[action]
+			if !ok {
+				t.Errorf("%s: action %s has no known current major here; check its releases and add it to this test", f, action)
+			} else if !strings.HasPrefix(version, want+".") {
+				t.Errorf("%s: %s at %s, want the current major %s", f, action, version, want)
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("only %d pinned uses found", n)
+	}
+	for _, bad := range []string{"actions/checkout@v4", "actions/checkout@3d3c42e # v7.0.1", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7"} {
+		if pinnedUses.MatchString(bad) {
+			t.Errorf("pinnedUses accepts %q", bad)
+		}
+	}
+}
+
+// TestWorkflowConcurrency: previews are grouped per stack and pull request (a newer push to
+// one PR cancels only its own older preview); deploys per stack with no workflow-wide group
+// (prod waiting for approval never blocks dev) and never cancel a running `up`.
+func TestWorkflowConcurrency(t *testing.T) {
+	reusable, _ := readWorkflow(t, "pulumi.yml")
+	c := reusable.Jobs["pulumi"].Concurrency
+	group := fmt.Sprint(c["group"])
+	for _, want := range []string{"inputs.stack", "github.event.pull_request.number", "inputs.command"} {
+		if !strings.Contains(group, want) {
+			t.Errorf("pulumi.yml: concurrency group %q does not include %s", group, want)
+		}
+	}
+	if got := fmt.Sprint(c["cancel-in-progress"]); got != "${{ inputs.command == 'preview' }}" {
+		t.Errorf("pulumi.yml: cancel-in-progress %q: want true for previews only (a running up is never cancelled)", got)
+	}
+	deploy, _ := readWorkflow(t, "deploy.yml")
+	if deploy.Concurrency != nil {
+		t.Errorf("deploy.yml: workflow-wide concurrency %v: a run with prod waiting for approval would block the next dev deploy", deploy.Concurrency)
+	}
+	preview, _ := readWorkflow(t, "preview.yml")
+	if g := fmt.Sprint(preview.Concurrency["group"]); !strings.Contains(g, "github.event.pull_request.number") {
+		t.Errorf("preview.yml: concurrency group %q is not per pull request", g)
+	}
+}
+
+// TestWorkflowCredentials: previews assume only the preview role and fail with instructions
+// when it is missing; the decrypting secrets reach only jobs in an environment; the AWS
+// session of an `up` outlasts the slowest prod update, and the job timeout matches it.
+func TestWorkflowCredentials(t *testing.T) {
+	reusable, _ := readWorkflow(t, "pulumi.yml")
+	job := reusable.Jobs["pulumi"]
+	_, _, run, env := job.step(t, "role")
+	if env["PREVIEW_ROLE"] != "${{ vars.AWS_PREVIEW_ROLE_ARN }}" || env["DEPLOY_ROLE"] != "${{ vars.AWS_ROLE_ARN }}" {
+		t.Errorf("pulumi.yml: role step env %v", env)
+	}
+	if !strings.Contains(run, "::error::set the repository variable AWS_PREVIEW_ROLE_ARN") || !strings.Contains(run, "docs/delivery.md") {
+		t.Errorf("pulumi.yml: the role step does not explain how to create the preview role")
+	}
+	// Run the step's script as GitHub would: without a preview role it fails with the message.
+	for _, tc := range []struct {
+		command, preview, deploy string
+		wantCode                 int
+		wantOut                  string
+	}{
+		{"preview", "", "arn:aws:iam::123456789012:role/deploy", 1, "AWS_PREVIEW_ROLE_ARN"},
+		{"preview", "arn:aws:iam::123456789012:role/preview", "arn:aws:iam::123456789012:role/deploy", 0, "arn=arn:aws:iam::123456789012:role/preview"},
+		{"up", "arn:aws:iam::123456789012:role/preview", "", 1, "AWS_ROLE_ARN"},
+		{"up", "", "arn:aws:iam::123456789012:role/deploy", 0, "arn=arn:aws:iam::123456789012:role/deploy"},
+	} {
+		out := filepath.Join(t.TempDir(), "output")
+		cmd := exec.Command("bash", "-e", "-c", run)
+		cmd.Env = append(os.Environ(), "COMMAND="+tc.command, "PREVIEW_ROLE="+tc.preview, "DEPLOY_ROLE="+tc.deploy,
+			"REPO=acme/mlflow-aws", "GITHUB_OUTPUT="+out)
+		stdout, err := cmd.CombinedOutput()
+		written, _ := os.ReadFile(out)
+		if code := exitCode(err); code != tc.wantCode || !strings.Contains(string(stdout)+string(written), tc.wantOut) {
+			t.Errorf("role step, %s with preview role %q and deploy role %q: exit %d, output %q %q; want exit %d with %q",
+				tc.command, tc.preview, tc.deploy, code, stdout, written, tc.wantCode, tc.wantOut)
+		}
+	}
+	_, with, _, _ := job.step(t, "aws-actions/configure-aws-credentials")
+	if with["role-to-assume"] != "${{ steps.role.outputs.arn }}" {
+		t.Errorf("configure-aws-credentials role-to-assume %v, want the role step's output", with["role-to-assume"])
+	}
+	// 4 h: the provider's aws.rds.Instance timeouts (update 80 min, create 40 min, delete
+	// 60 min) bound the slowest `up` well inside it; the role's MaxSessionDuration must match.
+	if got := fmt.Sprint(with["role-duration-seconds"]); got != "${{ inputs.command == 'up' && 14400 || 3600 }}" {
+		t.Errorf("role-duration-seconds %q, want 14400 for up", got)
+	}
+	if got := fmt.Sprint(job.TimeoutMinutes); got != "${{ inputs.command == 'up' && 240 || 60 }}" {
+		t.Errorf("timeout-minutes %q, want 240 for up (the session's 4 h)", got)
+	}
+	if got := fmt.Sprint(job.Environment); got != "${{ inputs.environment }}" {
+		t.Errorf("pulumi.yml: job environment %q", got)
+	}
+	doc, err := os.ReadFile("docs/delivery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--max-session-duration 14400", "environment:preview", "environment:dev", "environment:production", "Required reviewers", "residual risk"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/delivery.md does not mention %q", want)
+		}
+	}
+	// Every job that passes the decrypting secrets runs in an environment.
+	for _, name := range []string{"preview.yml", "deploy.yml"} {
+		w, _ := readWorkflow(t, name)
+		for jn, j := range w.Jobs {
+			if j.Secrets != nil && (j.With["environment"] == nil || j.With["environment"] == "") {
+				t.Errorf("%s: job %s passes secrets without an environment", name, jn)
 			}
 		}
 	}
