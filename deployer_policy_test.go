@@ -772,3 +772,22 @@ func TestDeployerPolicyIsLeastPrivilege(t *testing.T) {
 		t.Errorf("boundary: %v", problems)
 	}
 }
+
+// maxManagedPolicyChars is IAM's size limit of a customer managed policy, counted without
+// whitespace (IAM User Guide, "IAM and AWS STS quotas"); both documents must fit one.
+const maxManagedPolicyChars = 6144
+
+// TestPoliciesFitOneManagedPolicy: docs/deployer-policy.json and the boundary can each be
+// created as one customer managed policy (`aws iam create-policy` refuses larger documents).
+func TestPoliciesFitOneManagedPolicy(t *testing.T) {
+	for _, path := range []string{deployerPolicyPath, boundaryPolicyPath} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(regexp.MustCompile(`\s`).ReplaceAll(b, nil))
+		if n > maxManagedPolicyChars {
+			t.Errorf("%s: %d characters without whitespace, IAM's managed policy limit is %d", path, n, maxManagedPolicyChars)
+		}
+	}
+}
