@@ -119,18 +119,20 @@ var deployerActions = map[string]crud{
 	// is taken by DeleteDBInstance and authorized on the snapshot ARN.
 	"aws:rds/instance:Instance": {
 		Create: []string{"rds:CreateDBInstance", "rds:AddTagsToResource", "rds:DescribeDBInstances", "iam:CreateServiceLinkedRole"},
-		Read:   []string{"rds:DescribeDBInstances", "rds:ListTagsForResource"},
+		Read:   []string{"rds:DescribeDBInstances"}, // tags come with the instance (TagList)
 		Update: []string{"rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource"},
 		Delete: []string{"rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:DescribeDBInstances"},
 	},
 	// aws_iam_role: tags on CreateRole need iam:TagRole; the read lists inline and attached
-	// policies; the delete first removes the role from its instance profiles.
+	// policies (tags come with GetRole); the delete removes the role from its instance
+	// profiles and deletes or detaches the policies still listed in its state.
 	"aws:iam/role:Role": {
 		Create: []string{"iam:CreateRole", "iam:TagRole", "iam:GetRole"},
-		Read:   []string{"iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRoleTags"},
+		Read:   []string{"iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"},
 		Update: []string{"iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:UpdateRoleDescription",
 			"iam:PutRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"},
-		Delete: []string{"iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole"},
+		Delete: []string{"iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile",
+			"iam:ListRolePolicies", "iam:DeleteRolePolicy", "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy", "iam:DeleteRole"},
 	},
 	"aws:iam/rolePolicy:RolePolicy": {
 		Create: []string{"iam:PutRolePolicy"}, Read: []string{"iam:GetRolePolicy"},
