@@ -391,6 +391,15 @@ func TestWorkflowActionsPinnedBySha(t *testing.T) {
 		"actions/checkout": "v7", "actions/setup-go": "v7", "actions/cache": "v5",
 		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v7",
 	}
+	// The commits of those releases, read from each action's repository (git tags, peeled):
+	// a SHA changed without its comment, or a comment changed without its SHA, fails.
+	releases := map[string]string{
+		"actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1":                      "v7.0.1",
+		"actions/setup-go@b7ad1dad31e06c5925ef5d2fc7ad053ef454303e":                      "v7.0.0",
+		"actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae":                         "v5.0.5",
+		"aws-actions/configure-aws-credentials@e6de054238d6b7531b4efff3b6587d9aade6a06c": "v6.2.3",
+		"pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d":                        "v7.0.0",
+	}
 	usesLine := regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(.*)$`)
 	n := 0
 	for _, f := range workflowFiles(t) {
@@ -412,7 +421,10 @@ func TestWorkflowActionsPinnedBySha(t *testing.T) {
 				continue
 			}
 			action, _, _ := strings.Cut(ref, "@")
-			_, version, _ := strings.Cut(ref, "# ")
+			pin, version, _ := strings.Cut(ref, " # ")
+			if got, ok := releases[pin]; !ok || got != version {
+				t.Errorf("%s: %s is labelled %s, but the commit known for it is of release %q; read the tag in the action's repository and update this test's table", f, pin, version, got)
+			}
 			want, ok := majors[action]
 			if !ok {
 				t.Errorf("%s: action %s has no known current major here; check its releases and add it to this test", f, action)
