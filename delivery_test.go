@@ -1,8 +1,8 @@
 package main
 
-// Delivery tests: the deployer's IAM policy (docs/deployer-policy.json) against the mocked
-// resource graph, the moto-backed `local` stack (Pulumi.local.yaml, scripts/local.sh), the
-// prebuilt-binary patch CI applies to Pulumi.yaml, and the GitHub Actions workflows' shape.
+// Delivery tests: the moto-backed `local` stack (Pulumi.local.yaml, scripts/local.sh), the
+// prebuilt-binary patch CI applies to Pulumi.yaml, and the GitHub Actions workflows (shape,
+// SHA pins, concurrency, credentials). The deployer policies are in deployer_policy_test.go.
 // actionlint itself runs from `make lint-workflows`.
 
 import (
@@ -19,11 +19,12 @@ import (
 )
 
 const (
-	deployerPolicyPath = "docs/deployer-policy.json"
-	localScriptPath    = "scripts/local.sh"
-	binaryPatchScript  = "scripts/use-prebuilt-binary.sh"
-	prebuiltBinary     = "bin/mlflow-aws"
-	localMotoEndpoint  = "http://127.0.0.1:5555"
+	deployerPolicyPath    = "docs/deployer-policy.json"
+	deployerIAMPolicyPath = "docs/deployer-iam-policy.json"
+	localScriptPath       = "scripts/local.sh"
+	binaryPatchScript     = "scripts/use-prebuilt-binary.sh"
+	prebuiltBinary        = "bin/mlflow-aws"
+	localMotoEndpoint     = "http://127.0.0.1:5555"
 )
 
 // deliveryStacks are the stacks whose mocked graphs the deployer policy and the local

@@ -1,6 +1,7 @@
 package main
 
-// Deployer policy tests: docs/deployer-policy.json (the deploy role's IAM policy) and
+// Deployer policy tests: docs/deployer-policy.json and docs/deployer-iam-policy.json (the
+// deploy role's two managed policies: AWS resources, and IAM) and
 // docs/tracking-server-boundary.json (the permissions boundary of the tracking server's role)
 // against the mocked resource graphs of the dev, prod and local stacks.
 
@@ -17,7 +18,11 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/components"
 )
 
-const boundaryPolicyPath = "docs/tracking-server-boundary.json"
+const (
+	boundaryPolicyPath = "docs/tracking-server-boundary.json"
+	// deployerPolicies names both deployer policy files in messages about their sum.
+	deployerPolicies = deployerPolicyPath + " + " + deployerIAMPolicyPath
+)
 
 // crud lists the IAM actions of the AWS API calls the Pulumi AWS provider (v6, bridging the
 // Terraform AWS provider) makes to create, read (refresh, and the read after every create and
@@ -65,6 +70,15 @@ var deployerActions = map[string]crud{
 	"aws:s3/bucketPolicy:BucketPolicy": {
 		Create: []string{"s3:PutBucketPolicy"}, Read: []string{"s3:GetBucketPolicy"},
 		Update: []string{"s3:PutBucketPolicy"}, Delete: []string{"s3:DeleteBucketPolicy"},
+	},
+	// aws_s3_object (the server's dependency lock under bootstrap/): PutObject with the
+	// default tags needs s3:PutObjectTagging; the read is HeadObject (s3:GetObject) and the tag
+	// list; in a versioned bucket the delete removes every version of the key.
+	"aws:s3/bucketObjectv2:BucketObjectv2": {
+		Create: []string{"s3:PutObject", "s3:PutObjectTagging"},
+		Read:   []string{"s3:GetObject", "s3:GetObjectTagging"},
+		Update: []string{"s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObjectTagging"},
+		Delete: []string{"s3:ListBucketVersions", "s3:DeleteObject", "s3:DeleteObjectVersion"},
 	},
 	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2": {
 		Create: []string{"s3:PutLifecycleConfiguration"}, Read: []string{"s3:GetLifecycleConfiguration"},
@@ -249,7 +263,27 @@ func loadPolicy(t *testing.T, path string) iamPolicy {
 	return p
 }
 
-func loadDeployerPolicy(t *testing.T) iamPolicy { return loadPolicy(t, deployerPolicyPath) }
+// loadDeployerPolicy returns the deploy role's two policies as one: IAM evaluates the
+// statements of all policies attached to a role together.
+func loadDeployerPolicy(t *testing.T) iamPolicy {
+	p := loadPolicy(t, deployerPolicyPath)
+	p.Statement = append(p.Statement, loadPolicy(t, deployerIAMPolicyPath).Statement...)
+	return p
+}
+
+// TestDeployerPoliciesSplitByService: every IAM action is in docs/deployer-iam-policy.json and
+// only there, so the IAM rights can be reviewed on one page.
+func TestDeployerPoliciesSplitByService(t *testing.T) {
+	for path, wantIAM := range map[string]bool{deployerPolicyPath: false, deployerIAMPolicyPath: true} {
+		for _, s := range loadPolicy(t, path).Statement {
+			for _, a := range s.Action {
+				if isIAM := strings.HasPrefix(strings.ToLower(a), "iam:"); isIAM != wantIAM {
+					t.Errorf("%s: statement %q has %s; IAM actions belong in %s, all others in %s", path, s.Sid, a, deployerIAMPolicyPath, deployerPolicyPath)
+				}
+			}
+		}
+	}
+}
 
 // iamGlob reports whether s matches an IAM pattern with * and ? wildcards.
 func iamGlob(pattern, s string, foldCase bool) bool {
@@ -331,7 +365,7 @@ func TestDeployerPolicyCoversEveryToken(t *testing.T) {
 		for _, tok := range resources {
 			c, ok := deployerActions[tok]
 			if !ok {
-				t.Errorf("%s: resource type %s is not in deployerActions: add the IAM actions of its create, read, update and delete, and grant them in %s", stack, tok, deployerPolicyPath)
+				t.Errorf("%s: resource type %s is not in deployerActions: add the IAM actions of its create, read, update and delete, and grant them in %s", stack, tok, deployerPolicies)
 				continue
 			}
 			if strings.HasPrefix(tok, "aws:") && (len(c.Create) == 0 || len(c.Read) == 0 || len(c.Delete) == 0) {
@@ -340,7 +374,7 @@ func TestDeployerPolicyCoversEveryToken(t *testing.T) {
 			for phase, actions := range map[string][]string{"create": c.Create, "read": c.Read, "update": c.Update, "delete": c.Delete} {
 				for _, a := range actions {
 					if !policy.allows(a, "") {
-						t.Errorf("%s: the %s of %s calls %s, which %s does not allow", stack, phase, tok, a, deployerPolicyPath)
+						t.Errorf("%s: the %s of %s calls %s, which %s does not allow", stack, phase, tok, a, deployerPolicies)
 					}
 				}
 			}
@@ -348,11 +382,11 @@ func TestDeployerPolicyCoversEveryToken(t *testing.T) {
 		for _, tok := range invokes {
 			actions, ok := deployerInvokes[tok]
 			if !ok || len(actions) == 0 {
-				t.Errorf("%s: invoke %s is not in deployerInvokes: add its IAM actions and grant them in %s", stack, tok, deployerPolicyPath)
+				t.Errorf("%s: invoke %s is not in deployerInvokes: add its IAM actions and grant them in %s", stack, tok, deployerPolicies)
 			}
 			for _, a := range actions {
 				if !policy.allows(a, "") {
-					t.Errorf("%s: invoke %s calls %s, which %s does not allow", stack, tok, a, deployerPolicyPath)
+					t.Errorf("%s: invoke %s calls %s, which %s does not allow", stack, tok, a, deployerPolicies)
 				}
 			}
 		}
@@ -438,7 +472,7 @@ func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
 		for arn, actions := range want {
 			for _, a := range actions {
 				if !policy.allows(a, arn) {
-					t.Errorf("%s: %s does not allow %s on %s", stack, deployerPolicyPath, a, arn)
+					t.Errorf("%s: %s does not allow %s on %s", stack, deployerPolicies, a, arn)
 				}
 			}
 		}
@@ -466,7 +500,7 @@ func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
 		{"iam:SetDefaultPolicyVersion", components.BoundaryPolicyArn("aws", "123456789012")},
 	} {
 		if policy.allows(outside.action, outside.arn) {
-			t.Errorf("%s allows %s on %s, outside the project", deployerPolicyPath, outside.action, outside.arn)
+			t.Errorf("%s allows %s on %s, outside the project", deployerPolicies, outside.action, outside.arn)
 		}
 	}
 }
@@ -520,7 +554,7 @@ func TestDeployerPolicyOnlyCreatesBoundedRoles(t *testing.T) {
 	}
 	for _, a := range roleWriteActions {
 		if !policy.allows(a, "arn:aws:iam::123456789012:role"+components.RolePath+"mlflow-dev-server-role-a1b2c3d") {
-			t.Errorf("%s does not allow %s on the tracking server role at all", deployerPolicyPath, a)
+			t.Errorf("%s does not allow %s on the tracking server role at all", deployerIAMPolicyPath, a)
 		}
 	}
 	// Explicit denies keep the boundary even if another policy is attached to the deploy role.
@@ -532,7 +566,7 @@ func TestDeployerPolicyOnlyCreatesBoundedRoles(t *testing.T) {
 				})
 		})
 		if !denied {
-			t.Errorf("%s: no unconditional Deny of %s on the boundary policy", deployerPolicyPath, a)
+			t.Errorf("%s: no unconditional Deny of %s on the boundary policy", deployerIAMPolicyPath, a)
 		}
 	}
 
@@ -658,9 +692,10 @@ func TestBoundaryAllowsTheServerAndNothingElse(t *testing.T) {
 // TestDeployerPolicyEc2ChangesOnlyTheProjects: EC2 tags are written only on create or on
 // resources already tagged project=mlflow-aws; every other EC2 change is scoped by that
 // tag, or to security group rules (whose group must carry the tag too) and network
-// interfaces; only the three create calls run unconditioned on "*".
+// interfaces; only CreateSecurityGroup and AllocateAddress run unconditioned on "*", and
+// RunInstances joins only the project's security groups.
 func TestDeployerPolicyEc2ChangesOnlyTheProjects(t *testing.T) {
-	createOnly := []string{"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:AllocateAddress"}
+	createOnly := []string{"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:AllocateAddress"} // RunInstances: checked below
 	for _, s := range loadDeployerPolicy(t).Statement {
 		if s.Effect != "Allow" {
 			continue
@@ -689,6 +724,38 @@ func TestDeployerPolicyEc2ChangesOnlyTheProjects(t *testing.T) {
 			}
 		}
 	}
+	// RunInstances: the instance may join only security groups tagged by the project (a
+	// foreign group could let it into another application's network); the other resources it
+	// touches are named by type.
+	policy := loadDeployerPolicy(t)
+	const foreignGroup = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0f0f0f0f0f0f0f0f0"
+	runs := 0
+	for _, s := range policy.Statement {
+		if s.Effect != "Allow" || !s.grants("ec2:RunInstances") {
+			continue
+		}
+		runs++
+		if slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, foreignGroup, false) }) &&
+			!slices.Equal(s.condition("StringEquals", "aws:ResourceTag/project"), []string{"mlflow-aws"}) {
+			t.Errorf("statement %q: ec2:RunInstances on %v lets the instance join any security group", s.Sid, s.Resource)
+		}
+	}
+	for _, arn := range []string{
+		"arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
+		"arn:aws:ec2:us-east-1:123456789012:volume/vol-0123456789abcdef0",
+		"arn:aws:ec2:us-east-1:123456789012:network-interface/eni-0123456789abcdef0",
+		"arn:aws:ec2:us-east-1:123456789012:subnet/" + mockSubnets[0],
+		"arn:aws:ec2:us-east-1::image/" + mockAMI,
+		foreignGroup, // allowed by a statement whose tag condition the loop above checked
+	} {
+		if !policy.allows("ec2:RunInstances", arn) {
+			t.Errorf("ec2:RunInstances is not allowed on %s, which the launch touches", arn)
+		}
+	}
+	if runs == 0 {
+		t.Error("no statement grants ec2:RunInstances")
+	}
+
 	// Every stack file tags everything project=mlflow-aws, which those conditions rely on.
 	for _, stack := range deliveryStacks {
 		var file struct {
@@ -779,10 +846,10 @@ func TestDeployerPolicyIsLeastPrivilege(t *testing.T) {
 // whitespace (IAM User Guide, "IAM and AWS STS quotas"); both documents must fit one.
 const maxManagedPolicyChars = 6144
 
-// TestPoliciesFitOneManagedPolicy: docs/deployer-policy.json and the boundary can each be
+// TestPoliciesFitOneManagedPolicy: the deployer's two policies and the boundary can each be
 // created as one customer managed policy (`aws iam create-policy` refuses larger documents).
 func TestPoliciesFitOneManagedPolicy(t *testing.T) {
-	for _, path := range []string{deployerPolicyPath, boundaryPolicyPath} {
+	for _, path := range []string{deployerPolicyPath, deployerIAMPolicyPath, boundaryPolicyPath} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 // The tracking server's role is created under a permissions boundary that an administrator
 // creates once per account (docs/tracking-server-boundary.json, docs/delivery.md "Permissions
 // boundary"). The deployer may create or change roles only with this boundary attached
-// (docs/deployer-policy.json, condition iam:PermissionsBoundary), so whatever policy the
+// (docs/deployer-iam-policy.json, condition iam:PermissionsBoundary), so whatever policy the
 // deployer writes, the role can never do more than the boundary allows (IAM User Guide,
 // "Permissions boundaries for IAM entities"). The deployer cannot edit the boundary itself.
 const (
