@@ -443,6 +443,17 @@ func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
 					name = r.str("bucketPrefix") + "20261130103300000000000001"
 				}
 				add("arn:aws:s3:::"+name, "s3:CreateBucket", "s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucket")
+			case "aws:s3/bucketObjectv2:BucketObjectv2":
+				if r.str("bucket") == "" || r.str("key") == "" {
+					t.Errorf("%s: object %s without bucket or key under the mocks", stack, r.Name)
+				}
+				for _, a := range deployerActions[r.Type].all() {
+					if strings.Contains(a, "Object") { // object-level; s3:ListBucketVersions is on the bucket
+						add("arn:aws:s3:::"+r.str("bucket")+"/"+r.str("key"), a)
+					} else {
+						add("arn:aws:s3:::"+r.str("bucket"), a)
+					}
+				}
 			case "aws:ssm/parameter:Parameter":
 				add(fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", region, account, r.str("name")), "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter")
 			case "aws:rds/instance:Instance":
