@@ -1,13 +1,11 @@
 package main
 
-// Delivery tests: the deployer's IAM policy (docs/deployer-policy.json) against the mocked
-// resource graph, the moto-backed `local` stack (Pulumi.local.yaml, scripts/local.sh), the
-// prebuilt-binary patch CI applies to Pulumi.yaml, and the GitHub Actions workflows' shape.
+// Delivery tests: the moto-backed `local` stack (Pulumi.local.yaml, scripts/local.sh), the
+// prebuilt-binary patch CI applies to Pulumi.yaml, and the GitHub Actions workflows (shape,
+// SHA pins, concurrency, credentials). The deployer policies are in deployer_policy_test.go.
 // actionlint itself runs from `make lint-workflows`.
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,283 +19,17 @@ import (
 )
 
 const (
-	deployerPolicyPath = "docs/deployer-policy.json"
-	localScriptPath    = "scripts/local.sh"
-	binaryPatchScript  = "scripts/use-prebuilt-binary.sh"
-	prebuiltBinary     = "bin/mlflow-aws"
-	localMotoEndpoint  = "http://127.0.0.1:5555"
+	deployerPolicyPath    = "docs/deployer-policy.json"
+	deployerIAMPolicyPath = "docs/deployer-iam-policy.json"
+	localScriptPath       = "scripts/local.sh"
+	binaryPatchScript     = "scripts/use-prebuilt-binary.sh"
+	prebuiltBinary        = "bin/mlflow-aws"
+	localMotoEndpoint     = "http://127.0.0.1:5555"
 )
 
 // deliveryStacks are the stacks whose mocked graphs the deployer policy and the local
 // endpoints must cover.
 var deliveryStacks = []string{"dev", "prod", "local"}
-
-// deployerActions maps every resource type and invoke token the program uses to the IAM
-// actions that create (or, for invokes, perform) it. A token missing here fails
-// TestDeployerPolicyCoversEveryToken, so a new resource type forces a policy review.
-// Non-AWS tokens map to no action.
-var deployerActions = map[string][]string{
-	// Resources.
-	"aws:s3/bucketV2:BucketV2":                                                                   {"s3:CreateBucket", "s3:PutBucketTagging"},
-	"aws:s3/bucketOwnershipControls:BucketOwnershipControls":                                     {"s3:PutBucketOwnershipControls"},
-	"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":                                     {"s3:PutBucketPublicAccessBlock"},
-	"aws:s3/bucketVersioningV2:BucketVersioningV2":                                               {"s3:PutBucketVersioning"},
-	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": {"s3:PutEncryptionConfiguration"},
-	"aws:s3/bucketPolicy:BucketPolicy":                                                           {"s3:PutBucketPolicy"},
-	"aws:s3/bucketObjectv2:BucketObjectv2":                                                       {"s3:PutObject"},
-	"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2":                       {"s3:PutLifecycleConfiguration"},
-	"aws:ssm/parameter:Parameter":                                                                {"ssm:PutParameter", "ssm:AddTagsToResource"},
-	"aws:ec2/securityGroup:SecurityGroup":                                                        {"ec2:CreateSecurityGroup", "ec2:CreateTags"},
-	"aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule":                                    {"ec2:AuthorizeSecurityGroupEgress"},
-	"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":                                  {"ec2:AuthorizeSecurityGroupIngress"},
-	"aws:rds/subnetGroup:SubnetGroup":                                                            {"rds:CreateDBSubnetGroup"},
-	"aws:rds/parameterGroup:ParameterGroup":                                                      {"rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup"},
-	"aws:rds/instance:Instance":                                                                  {"rds:CreateDBInstance", "rds:AddTagsToResource"},
-	"aws:iam/role:Role":                                                                          {"iam:CreateRole", "iam:TagRole"},
-	"aws:iam/rolePolicy:RolePolicy":                                                              {"iam:PutRolePolicy"},
-	"aws:iam/rolePolicyAttachment:RolePolicyAttachment":                                          {"iam:AttachRolePolicy"},
-	"aws:iam/instanceProfile:InstanceProfile":                                                    {"iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"},
-	"aws:ec2/eip:Eip":                                                                            {"ec2:AllocateAddress"},
-	"aws:ec2/instance:Instance":                                                                  {"ec2:RunInstances", "iam:PassRole"},
-	"aws:ec2/eipAssociation:EipAssociation":                                                      {"ec2:AssociateAddress"},
-	"random:index/randomPassword:RandomPassword":                                                 {},
-	"random:index/randomId:RandomId":                                                             {},
-	// Invokes (data sources).
-	"aws:ec2/getVpc:getVpc":                                     {"ec2:DescribeVpcs"},
-	"aws:ec2/getSubnets:getSubnets":                             {"ec2:DescribeSubnets"},
-	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"ec2:DescribeInstanceTypeOfferings"},
-	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
-}
-
-// iamPolicy is the subset of an IAM policy document the tests read.
-type iamPolicy struct {
-	Version   string         `json:"Version"`
-	Statement []iamStatement `json:"Statement"`
-}
-
-type iamStatement struct {
-	Sid       string                       `json:"Sid"`
-	Effect    string                       `json:"Effect"`
-	Action    []string                     `json:"Action"`
-	NotAction []string                     `json:"NotAction"`
-	Resource  []string                     `json:"Resource"`
-	Condition map[string]map[string]string `json:"Condition"`
-}
-
-func loadDeployerPolicy(t *testing.T) iamPolicy {
-	t.Helper()
-	b, err := os.ReadFile(deployerPolicyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p iamPolicy
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("%s: %v", deployerPolicyPath, err)
-	}
-	if p.Version != "2012-10-17" || len(p.Statement) == 0 {
-		t.Fatalf("%s: version %q with %d statements", deployerPolicyPath, p.Version, len(p.Statement))
-	}
-	return p
-}
-
-// iamGlob reports whether s matches an IAM pattern with * and ? wildcards.
-func iamGlob(pattern, s string, foldCase bool) bool {
-	var re strings.Builder
-	re.WriteString("^")
-	if foldCase {
-		re.WriteString("(?i)")
-	}
-	for _, r := range pattern {
-		switch r {
-		case '*':
-			re.WriteString(".*")
-		case '?':
-			re.WriteString(".")
-		default:
-			re.WriteString(regexp.QuoteMeta(string(r)))
-		}
-	}
-	re.WriteString("$")
-	return regexp.MustCompile(re.String()).MatchString(s)
-}
-
-// allows reports whether an Allow statement grants action on resource (conditions ignored);
-// resource "" matches any statement resource.
-func (p iamPolicy) allows(action, resource string) bool {
-	for _, s := range p.Statement {
-		if s.Effect != "Allow" || !slices.ContainsFunc(s.Action, func(a string) bool { return iamGlob(a, action, true) }) {
-			continue
-		}
-		if resource == "" || slices.ContainsFunc(s.Resource, func(r string) bool { return iamGlob(r, resource, false) }) {
-			return true
-		}
-	}
-	return false
-}
-
-// deliveryGraph runs a stack's real config under the mocks, failing the test on error.
-func deliveryGraph(t *testing.T, stack string) *graph {
-	t.Helper()
-	g := runStack(t, stack, stackConfig(t, stack))
-	if g.err != nil {
-		t.Fatalf("%s: deploy failed under mocks: %v", stack, g.err)
-	}
-	return g
-}
-
-// graphTokens returns the custom resource type tokens and the invoke tokens of a graph.
-func graphTokens(g *graph) (resources, invokes []string) {
-	for _, r := range g.resources {
-		if r.Custom && !strings.HasPrefix(r.Type, "pulumi:") && !slices.Contains(resources, r.Type) {
-			resources = append(resources, r.Type)
-		}
-	}
-	for _, call := range g.invokes {
-		tok, _, _ := strings.Cut(call, " ")
-		if !slices.Contains(invokes, tok) {
-			invokes = append(invokes, tok)
-		}
-	}
-	return resources, invokes
-}
-
-// TestDeployerPolicyCoversEveryToken: every resource type and invoke of the dev, prod and
-// local graphs is in deployerActions, and the policy allows each of its actions.
-func TestDeployerPolicyCoversEveryToken(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	for _, stack := range deliveryStacks {
-		g := deliveryGraph(t, stack)
-		resources, invokes := graphTokens(g)
-		if len(resources) < 15 || len(invokes) < 3 {
-			t.Fatalf("%s: only %d resource types and %d invokes recorded", stack, len(resources), len(invokes))
-		}
-		for _, tok := range append(resources, invokes...) {
-			actions, ok := deployerActions[tok]
-			if !ok {
-				t.Errorf("%s: %s is not in deployerActions: add the IAM actions that create it, and grant them in %s", stack, tok, deployerPolicyPath)
-				continue
-			}
-			if strings.HasPrefix(tok, "aws:") && len(actions) == 0 {
-				t.Errorf("%s: AWS token %s maps to no IAM action", stack, tok)
-			}
-			for _, a := range actions {
-				if !policy.allows(a, "") {
-					t.Errorf("%s: %s needs %s, which %s does not allow", stack, tok, a, deployerPolicyPath)
-				}
-			}
-		}
-	}
-}
-
-// TestDeployerPolicyScopesTheStacksResources: the policy's resource patterns match the ARNs
-// the dev, prod and local graphs actually create (names as the mocks give them).
-func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	const account = mockAccount
-	for _, stack := range deliveryStacks {
-		g := deliveryGraph(t, stack)
-		region := stackConfig(t, stack)["aws:region"]
-		want := map[string][]string{} // ARN -> actions that must be allowed on it
-		add := func(arn string, actions ...string) { want[arn] = append(want[arn], actions...) }
-		for _, r := range g.resources {
-			switch r.Type {
-			case "aws:s3/bucketV2:BucketV2":
-				name := r.str("bucket")
-				if name == "" {
-					name = r.str("bucketPrefix") + "20261130103300000000000001"
-				}
-				add("arn:aws:s3:::"+name, "s3:CreateBucket", "s3:PutBucketPolicy", "s3:DeleteBucket")
-				add("arn:aws:s3:::"+name+"/artifacts/model.pkl", "s3:DeleteObjectVersion")
-			case "aws:ssm/parameter:Parameter":
-				add(fmt.Sprintf("arn:aws:ssm:%s:%s:parameter%s", region, account, r.str("name")), "ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter")
-			case "aws:rds/instance:Instance":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", region, account, r.str("identifier")), "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:DeleteDBInstance")
-				if snap := r.str("finalSnapshotIdentifier"); snap != "" {
-					add(fmt.Sprintf("arn:aws:rds:%s:%s:snapshot:%s", region, account, snap), "rds:CreateDBSnapshot")
-				}
-			case "aws:rds/subnetGroup:SubnetGroup":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:subgrp:%s-a1b2c3d", region, account, r.Name), "rds:CreateDBSubnetGroup", "rds:DeleteDBSubnetGroup")
-			case "aws:rds/parameterGroup:ParameterGroup":
-				add(fmt.Sprintf("arn:aws:rds:%s:%s:pg:%s-a1b2c3d", region, account, r.Name), "rds:CreateDBParameterGroup", "rds:DeleteDBParameterGroup")
-			case "aws:iam/role:Role":
-				// Auto-named: the logical name plus a random suffix.
-				arn := fmt.Sprintf("arn:aws:iam::%s:role/%s-a1b2c3d", account, r.Name)
-				add(arn, "iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:DeleteRole", "iam:PassRole")
-			case "aws:iam/instanceProfile:InstanceProfile":
-				add(fmt.Sprintf("arn:aws:iam::%s:instance-profile/%s-a1b2c3d", account, r.Name), "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile")
-			}
-		}
-		for _, call := range g.invokes {
-			if tok, name, ok := strings.Cut(call, " "); ok && tok == "aws:ssm/getParameter:getParameter" {
-				add(fmt.Sprintf("arn:aws:ssm:%s::parameter%s", region, name), "ssm:GetParameter")
-			}
-		}
-		if len(want) < 7 {
-			t.Fatalf("%s: only %d ARNs derived from the graph", stack, len(want))
-		}
-		for arn, actions := range want {
-			for _, a := range actions {
-				if !policy.allows(a, arn) {
-					t.Errorf("%s: %s does not allow %s on %s", stack, deployerPolicyPath, a, arn)
-				}
-			}
-		}
-		// And not beyond the project's names.
-		for _, outside := range []struct{ action, arn string }{
-			{"ssm:PutParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other-app/db-password"},
-			{"ssm:GetParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other-app/db-password"},
-			{"rds:DeleteDBInstance", "arn:aws:rds:us-east-1:123456789012:db:billing-prod"},
-			{"s3:DeleteBucket", "arn:aws:s3:::company-data-lake"},
-			{"s3:DeleteObject", "arn:aws:s3:::company-data-lake/key"},
-			{"iam:CreateRole", "arn:aws:iam::123456789012:role/Admin"},
-			{"iam:PutRolePolicy", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"},
-			{"iam:PassRole", "arn:aws:iam::123456789012:role/Admin"},
-		} {
-			if policy.allows(outside.action, outside.arn) {
-				t.Errorf("%s allows %s on %s, outside the project", deployerPolicyPath, outside.action, outside.arn)
-			}
-		}
-	}
-}
-
-// TestDeployerPolicyIsLeastPrivilege: no wildcard-only or service-wide actions, no NotAction,
-// every statement names resources, iam:PassRole only on the tracking server role pattern and
-// only to EC2, and the instance role gets no managed policy but Session Manager's.
-func TestDeployerPolicyIsLeastPrivilege(t *testing.T) {
-	policy := loadDeployerPolicy(t)
-	serviceWide := regexp.MustCompile(`^[a-z0-9-]+:\*$`)
-	passRole := 0
-	for _, s := range policy.Statement {
-		if s.Effect != "Allow" || len(s.NotAction) > 0 || len(s.Action) == 0 || len(s.Resource) == 0 {
-			t.Errorf("statement %q: want Effect Allow with Action and Resource and no NotAction", s.Sid)
-		}
-		for _, a := range s.Action {
-			if a == "*" || serviceWide.MatchString(a) {
-				t.Errorf("statement %q: action %q grants a whole service", s.Sid, a)
-			}
-			if strings.EqualFold(a, "iam:PassRole") || iamGlob(a, "iam:PassRole", true) {
-				passRole++
-				if !slices.Equal(s.Resource, []string{"arn:aws:iam::*:role/mlflow-*"}) {
-					t.Errorf("statement %q: iam:PassRole on %v, want only the tracking server role pattern arn:aws:iam::*:role/mlflow-*", s.Sid, s.Resource)
-				}
-				if s.Condition["StringEquals"]["iam:PassedToService"] != "ec2.amazonaws.com" {
-					t.Errorf("statement %q: iam:PassRole without iam:PassedToService ec2.amazonaws.com", s.Sid)
-				}
-			}
-			if iamGlob(a, "iam:AttachRolePolicy", true) && s.Condition["ArnEquals"]["iam:PolicyARN"] != "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" {
-				t.Errorf("statement %q: iam:AttachRolePolicy not limited to AmazonSSMManagedInstanceCore", s.Sid)
-			}
-			if strings.HasPrefix(strings.ToLower(a), "iam:") && slices.Contains(s.Resource, "*") {
-				t.Errorf("statement %q: IAM action %s on every resource", s.Sid, a)
-			}
-		}
-	}
-	if passRole != 1 {
-		t.Errorf("iam:PassRole appears in %d statements, want exactly 1", passRole)
-	}
-}
 
 // localConfigFile is Pulumi.local.yaml as YAML.
 type localConfigFile struct {
@@ -337,15 +69,18 @@ func TestLocalStackDeploysThroughTheSameConfigPath(t *testing.T) {
 }
 
 // endpointService maps a token's module to the endpoint key of the AWS provider that serves
-// it: the vpc module's security group rules are EC2 API calls.
+// it: the vpc module's security group rules are EC2 API calls, aws_caller_identity is STS.
 func endpointService(token string) (string, bool) {
 	pkg, rest, ok := strings.Cut(token, ":")
 	if !ok || pkg != "aws" {
 		return "", false
 	}
 	module, _, _ := strings.Cut(rest, "/")
-	if module == "vpc" {
+	switch {
+	case module == "vpc":
 		return "ec2", true
+	case rest == "index/getCallerIdentity:getCallerIdentity":
+		return "sts", true
 	}
 	return module, true
 }
@@ -488,20 +223,36 @@ func TestDeliveryPrebuiltBinaryPatch(t *testing.T) {
 	}
 }
 
+// workflowJob is the part of a GitHub Actions job the tests read.
+type workflowJob struct {
+	Uses           string            `yaml:"uses"`
+	Needs          any               `yaml:"needs"`
+	If             string            `yaml:"if"`
+	Environment    any               `yaml:"environment"`
+	TimeoutMinutes any               `yaml:"timeout-minutes"`
+	Concurrency    map[string]any    `yaml:"concurrency"`
+	Permissions    map[string]string `yaml:"permissions"`
+	With           map[string]any    `yaml:"with"`
+	Secrets        any               `yaml:"secrets"`
+	Strategy       struct {
+		Matrix map[string]any `yaml:"matrix"`
+	} `yaml:"strategy"`
+	Steps []struct {
+		ID   string            `yaml:"id"`
+		Name string            `yaml:"name"`
+		Uses string            `yaml:"uses"`
+		Run  string            `yaml:"run"`
+		Env  map[string]string `yaml:"env"`
+		With map[string]any    `yaml:"with"`
+	} `yaml:"steps"`
+}
+
 // workflowFile is the part of a GitHub Actions workflow the tests read.
 type workflowFile struct {
-	On   map[string]any `yaml:"on"`
-	Env  map[string]any `yaml:"env"`
-	Jobs map[string]struct {
-		Uses        string            `yaml:"uses"`
-		Needs       any               `yaml:"needs"`
-		If          string            `yaml:"if"`
-		Permissions map[string]string `yaml:"permissions"`
-		With        map[string]any    `yaml:"with"`
-		Strategy    struct {
-			Matrix map[string]any `yaml:"matrix"`
-		} `yaml:"strategy"`
-	} `yaml:"jobs"`
+	On          map[string]any         `yaml:"on"`
+	Env         map[string]any         `yaml:"env"`
+	Concurrency map[string]any         `yaml:"concurrency"`
+	Jobs        map[string]workflowJob `yaml:"jobs"`
 }
 
 func readWorkflow(t *testing.T, name string) (workflowFile, string) {
@@ -518,16 +269,33 @@ func readWorkflow(t *testing.T, name string) (workflowFile, string) {
 	return w, string(b)
 }
 
-// TestDeliveryWorkflowsShape: preview on pull requests for dev and prod with a PR comment;
-// deploy on main, prod after dev in the production environment; OIDC everywhere, no stored
-// AWS keys; the Pulumi CLI pinned to the SDK version in go.mod.
+// step returns the reusable workflow's step that uses an action (by "owner/repo@"), or runs
+// with an id.
+func (j workflowJob) step(t *testing.T, usesOrID string) (uses string, with map[string]any, run string, env map[string]string) {
+	t.Helper()
+	for _, s := range j.Steps {
+		if strings.HasPrefix(s.Uses, usesOrID+"@") || (s.ID != "" && s.ID == usesOrID) {
+			return s.Uses, s.With, s.Run, s.Env
+		}
+	}
+	t.Fatalf("no step %s", usesOrID)
+	return "", nil, "", nil
+}
+
+// TestDeliveryWorkflowsShape: preview on pull requests for dev and prod with a PR comment in
+// the gated environment preview; deploy on main, dev in environment dev, prod after dev in
+// production; OIDC everywhere, no stored AWS keys; the Pulumi CLI pinned to the SDK version
+// in go.mod.
 func TestDeliveryWorkflowsShape(t *testing.T) {
 	preview, _ := readWorkflow(t, "preview.yml")
 	if _, ok := preview.On["pull_request"]; !ok {
 		t.Errorf("preview.yml: not triggered by pull_request: %v", preview.On)
 	}
+	if _, ok := preview.On["pull_request_target"]; ok {
+		t.Errorf("preview.yml: pull_request_target would run with the base repository's secrets for forks")
+	}
 	pj := preview.Jobs["preview"]
-	if pj.Uses != "./.github/workflows/pulumi.yml" || pj.With["command"] != "preview" || pj.With["comment-on-pr"] != true {
+	if pj.Uses != "./.github/workflows/pulumi.yml" || pj.With["command"] != "preview" || pj.With["comment-on-pr"] != true || pj.With["environment"] != "preview" {
 		t.Errorf("preview.yml: job preview = %+v", pj)
 	}
 	if fmt.Sprint(pj.Strategy.Matrix["stack"]) != "[dev prod]" {
@@ -542,15 +310,15 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("deploy.yml: not triggered by push to main: %v", deploy.On)
 	}
 	dev, prod := deploy.Jobs["dev"], deploy.Jobs["prod"]
-	if dev.With["stack"] != "dev" || dev.With["command"] != "up" || dev.With["environment"] != nil {
-		t.Errorf("deploy.yml: dev job %+v", dev)
+	if dev.With["stack"] != "dev" || dev.With["command"] != "up" || dev.With["environment"] != "dev" || dev.Needs != nil {
+		t.Errorf("deploy.yml: dev job must be up of dev in environment dev: %+v", dev)
 	}
 	if prod.With["stack"] != "prod" || prod.With["command"] != "up" || prod.With["environment"] != "production" || fmt.Sprint(prod.Needs) != "dev" {
 		t.Errorf("deploy.yml: prod job must be up of prod in environment production after dev: %+v", prod)
 	}
-	for name, j := range map[string]any{"dev": dev.Permissions, "prod": prod.Permissions} {
-		if p := j.(map[string]string); p["id-token"] != "write" || p["contents"] != "read" {
-			t.Errorf("deploy.yml: job %s permissions %v", name, p)
+	for name, p := range map[string]map[string]string{"dev": dev.Permissions, "prod": prod.Permissions} {
+		if p["id-token"] != "write" || p["contents"] != "read" || len(p) != 2 {
+			t.Errorf("deploy.yml: job %s permissions %v, want id-token write and contents read only", name, p)
 		}
 	}
 
@@ -559,14 +327,17 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("pulumi.yml is not a reusable workflow (workflow_call)")
 	}
 	for _, want := range []string{
-		"aws-actions/configure-aws-credentials@v4", "vars.AWS_ROLE_ARN }}",
-		"pulumi/actions@v6", "cloud-url: ${{ vars.PULUMI_BACKEND_URL }}", "github-token:",
-		"actions/setup-go@v5", "go-version-file: go.mod", "actions/cache@v4", "~/.pulumi/plugins",
-		"hashFiles('go.sum')", "make build", binaryPatchScript,
+		"cloud-url: ${{ vars.PULUMI_BACKEND_URL }}", "github-token:", "go-version-file: go.mod",
+		"~/.pulumi/plugins", "hashFiles('go.sum')", "make build", binaryPatchScript,
+		"environment: ${{ inputs.environment }}",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("pulumi.yml does not contain %q", want)
 		}
+	}
+	job := reusable.Jobs["pulumi"]
+	for _, action := range []string{"actions/checkout", "actions/setup-go", "actions/cache", "aws-actions/configure-aws-credentials", "pulumi/actions"} {
+		job.step(t, action)
 	}
 	gomod, err := os.ReadFile("go.mod")
 	if err != nil {
@@ -585,18 +356,184 @@ func TestDeliveryWorkflowsShape(t *testing.T) {
 		t.Errorf("ci.yml: must run `bash .ci/run` on pull_request")
 	}
 
-	files, err := filepath.Glob(filepath.Join(".github", "workflows", "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
+	for _, f := range workflowFiles(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, banned := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "aws-secret-access-key"} {
+		for _, banned := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "aws-access-key-id", "aws-secret-access-key", "secrets: inherit"} {
 			if strings.Contains(string(b), banned) {
-				t.Errorf("%s mentions %s: AWS credentials come from OIDC only", f, banned)
+				t.Errorf("%s mentions %s: AWS credentials come from OIDC only, and secrets are passed by name", f, banned)
+			}
+		}
+	}
+}
+
+func workflowFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(".github", "workflows", "*.yml"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("workflows: %v (%v)", files, err)
+	}
+	return files
+}
+
+// pinnedUses is a `uses:` of a marketplace action pinned to a full commit SHA with its
+// release in a comment: "owner/repo@<40 hex> # vX.Y.Z".
+var pinnedUses = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$`)
+
+// TestWorkflowActionsPinnedBySha: every action a workflow uses (in workflows that hold deploy
+// credentials and decrypting secrets, a moved tag would run someone else's code with them)
+// is pinned by full commit SHA with its version in a comment, on the current major; only
+// the repository's own reusable workflow is referenced by path.
+func TestWorkflowActionsPinnedBySha(t *testing.T) {
+	// The current majors (checked against the actions' tags); a pin of an older major fails.
+	majors := map[string]string{
+		"actions/checkout": "v7", "actions/setup-go": "v7", "actions/cache": "v5",
+		"aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v7",
+	}
+	// The commits of those releases, read from each action's repository (git tags, peeled):
+	// a SHA changed without its comment, or a comment changed without its SHA, fails.
+	releases := map[string]string{
+		"actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1":                      "v7.0.1",
+		"actions/setup-go@b7ad1dad31e06c5925ef5d2fc7ad053ef454303e":                      "v7.0.0",
+		"actions/cache@27d5ce7f107fe9357f9df03efb73ab90386fccae":                         "v5.0.5",
+		"aws-actions/configure-aws-credentials@e6de054238d6b7531b4efff3b6587d9aade6a06c": "v6.2.3",
+		"pulumi/actions@8e5e406f4007fca908480587cb9893c07090f58d":                        "v7.0.0",
+	}
+	usesLine := regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(.*)$`)
+	n := 0
+	for _, f := range workflowFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range usesLine.FindAllStringSubmatch(string(b), -1) {
+			ref := strings.TrimSpace(m[1])
+			if strings.HasPrefix(ref, "./") {
+				if ref != "./.github/workflows/pulumi.yml" {
+					t.Errorf("%s: local reference %q", f, ref)
+				}
+				continue
+			}
+			n++
+			if !pinnedUses.MatchString(ref) {
+				t.Errorf("%s: uses %q is not pinned as owner/repo@<40-hex commit SHA> # vX.Y.Z", f, ref)
+				continue
+			}
+			action, _, _ := strings.Cut(ref, "@")
+			pin, version, _ := strings.Cut(ref, " # ")
+			if got, ok := releases[pin]; !ok || got != version {
+				t.Errorf("%s: %s is labelled %s, but the commit known for it is of release %q; read the tag in the action's repository and update this test's table", f, pin, version, got)
+			}
+			want, ok := majors[action]
+			if !ok {
+				t.Errorf("%s: action %s has no known current major here; check its releases and add it to this test", f, action)
+			} else if !strings.HasPrefix(version, want+".") {
+				t.Errorf("%s: %s at %s, want the current major %s", f, action, version, want)
+			}
+		}
+	}
+	if n < 7 {
+		t.Errorf("only %d pinned uses found", n)
+	}
+	for _, bad := range []string{"actions/checkout@v4", "actions/checkout@3d3c42e # v7.0.1", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1", "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7"} {
+		if pinnedUses.MatchString(bad) {
+			t.Errorf("pinnedUses accepts %q", bad)
+		}
+	}
+}
+
+// TestWorkflowConcurrency: previews are grouped per stack and pull request (a newer push to
+// one PR cancels only its own older preview); deploys per stack with no workflow-wide group
+// (prod waiting for approval never blocks dev) and never cancel a running `up`.
+func TestWorkflowConcurrency(t *testing.T) {
+	reusable, _ := readWorkflow(t, "pulumi.yml")
+	c := reusable.Jobs["pulumi"].Concurrency
+	group := fmt.Sprint(c["group"])
+	for _, want := range []string{"inputs.stack", "github.event.pull_request.number", "inputs.command"} {
+		if !strings.Contains(group, want) {
+			t.Errorf("pulumi.yml: concurrency group %q does not include %s", group, want)
+		}
+	}
+	if got := fmt.Sprint(c["cancel-in-progress"]); got != "${{ inputs.command == 'preview' }}" {
+		t.Errorf("pulumi.yml: cancel-in-progress %q: want true for previews only (a running up is never cancelled)", got)
+	}
+	deploy, _ := readWorkflow(t, "deploy.yml")
+	if deploy.Concurrency != nil {
+		t.Errorf("deploy.yml: workflow-wide concurrency %v: a run with prod waiting for approval would block the next dev deploy", deploy.Concurrency)
+	}
+	preview, _ := readWorkflow(t, "preview.yml")
+	if g := fmt.Sprint(preview.Concurrency["group"]); !strings.Contains(g, "github.event.pull_request.number") {
+		t.Errorf("preview.yml: concurrency group %q is not per pull request", g)
+	}
+}
+
+// TestWorkflowCredentials: previews assume only the preview role and fail with instructions
+// when it is missing; the decrypting secrets reach only jobs in an environment; the AWS
+// session of an `up` outlasts the slowest prod update, and the job timeout matches it.
+func TestWorkflowCredentials(t *testing.T) {
+	reusable, _ := readWorkflow(t, "pulumi.yml")
+	job := reusable.Jobs["pulumi"]
+	_, _, run, env := job.step(t, "role")
+	if env["PREVIEW_ROLE"] != "${{ vars.AWS_PREVIEW_ROLE_ARN }}" || env["DEPLOY_ROLE"] != "${{ vars.AWS_ROLE_ARN }}" {
+		t.Errorf("pulumi.yml: role step env %v", env)
+	}
+	if !strings.Contains(run, "::error::set the repository variable AWS_PREVIEW_ROLE_ARN") || !strings.Contains(run, "docs/delivery.md") {
+		t.Errorf("pulumi.yml: the role step does not explain how to create the preview role")
+	}
+	// Run the step's script as GitHub would: without a preview role it fails with the message.
+	for _, tc := range []struct {
+		command, preview, deploy string
+		wantCode                 int
+		wantOut                  string
+	}{
+		{"preview", "", "arn:aws:iam::123456789012:role/deploy", 1, "AWS_PREVIEW_ROLE_ARN"},
+		{"preview", "arn:aws:iam::123456789012:role/preview", "arn:aws:iam::123456789012:role/deploy", 0, "arn=arn:aws:iam::123456789012:role/preview"},
+		{"up", "arn:aws:iam::123456789012:role/preview", "", 1, "AWS_ROLE_ARN"},
+		{"up", "", "arn:aws:iam::123456789012:role/deploy", 0, "arn=arn:aws:iam::123456789012:role/deploy"},
+	} {
+		out := filepath.Join(t.TempDir(), "output")
+		cmd := exec.Command("bash", "-e", "-c", run)
+		cmd.Env = append(os.Environ(), "COMMAND="+tc.command, "PREVIEW_ROLE="+tc.preview, "DEPLOY_ROLE="+tc.deploy,
+			"REPO=acme/mlflow-aws", "GITHUB_OUTPUT="+out)
+		stdout, err := cmd.CombinedOutput()
+		written, _ := os.ReadFile(out)
+		if code := exitCode(err); code != tc.wantCode || !strings.Contains(string(stdout)+string(written), tc.wantOut) {
+			t.Errorf("role step, %s with preview role %q and deploy role %q: exit %d, output %q %q; want exit %d with %q",
+				tc.command, tc.preview, tc.deploy, code, stdout, written, tc.wantCode, tc.wantOut)
+		}
+	}
+	_, with, _, _ := job.step(t, "aws-actions/configure-aws-credentials")
+	if with["role-to-assume"] != "${{ steps.role.outputs.arn }}" {
+		t.Errorf("configure-aws-credentials role-to-assume %v, want the role step's output", with["role-to-assume"])
+	}
+	// 4 h: the provider's aws.rds.Instance timeouts (update 80 min, create 40 min, delete
+	// 60 min) bound the slowest `up` well inside it; the role's MaxSessionDuration must match.
+	if got := fmt.Sprint(with["role-duration-seconds"]); got != "${{ inputs.command == 'up' && 14400 || 3600 }}" {
+		t.Errorf("role-duration-seconds %q, want 14400 for up", got)
+	}
+	if got := fmt.Sprint(job.TimeoutMinutes); got != "${{ inputs.command == 'up' && 240 || 60 }}" {
+		t.Errorf("timeout-minutes %q, want 240 for up (the session's 4 h)", got)
+	}
+	if got := fmt.Sprint(job.Environment); got != "${{ inputs.environment }}" {
+		t.Errorf("pulumi.yml: job environment %q", got)
+	}
+	doc, err := os.ReadFile("docs/delivery.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--max-session-duration 14400", "environment:preview", "environment:dev", "environment:production", "Required reviewers", "residual risk"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/delivery.md does not mention %q", want)
+		}
+	}
+	// Every job that passes the decrypting secrets runs in an environment.
+	for _, name := range []string{"preview.yml", "deploy.yml"} {
+		w, _ := readWorkflow(t, name)
+		for jn, j := range w.Jobs {
+			if j.Secrets != nil && (j.With["environment"] == nil || j.With["environment"] == "") {
+				t.Errorf("%s: job %s passes secrets without an environment", name, jn)
 			}
 		}
 	}

@@ -275,6 +275,11 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	m.invokes = append(m.invokes, call)
 	m.mu.Unlock()
 	switch args.Token {
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": mockAccount, "accountId": mockAccount, "userId": "AROAEXAMPLE:deploy",
+			"arn": "arn:aws:sts::" + mockAccount + ":assumed-role/deploy/deploy",
+		}), nil
 	case "aws:ec2/getVpc:getVpc":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": mockVpc, "cidrBlock": "172.31.0.0/16"}), nil
 	case "aws:ec2/getSubnets:getSubnets":

@@ -35,6 +35,10 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	boundary, err := components.LookupBoundaryPolicyArn(ctx, cfg.Partition)
+	if err != nil {
+		return err
+	}
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
@@ -85,6 +89,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		BackendStoreSecurityGroupID: backend.SecurityGroupID,
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
+		PermissionsBoundaryArn:      boundary,
 	})
 	if err != nil {
 		return err

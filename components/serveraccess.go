@@ -40,8 +40,10 @@ func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 		return nil, err
 	}
 	role, err := iam.NewRole(ctx, name+"-role", &iam.RoleArgs{
-		Description:      pulumi.String("MLflow tracking server " + name),
-		AssumeRolePolicy: pulumi.String(assume),
+		Description:         pulumi.String("MLflow tracking server " + name),
+		AssumeRolePolicy:    pulumi.String(assume),
+		Path:                pulumi.String(RolePath),
+		PermissionsBoundary: pulumi.String(args.PermissionsBoundaryArn),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("tracking server role: %w", err)

@@ -66,6 +66,8 @@ type TrackingServerArgs struct {
 	// PasswordParameterName and PasswordParameterArn are the SecureString with the DB password.
 	PasswordParameterName pulumi.StringInput
 	PasswordParameterArn  pulumi.StringInput
+	// PermissionsBoundaryArn is the boundary policy set on the role (BoundaryPolicyArn); required.
+	PermissionsBoundaryArn string
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide), built
@@ -94,6 +96,9 @@ type TrackingServer struct {
 func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArgs, opts ...pulumi.ResourceOption) (*TrackingServer, error) {
 	if args == nil {
 		return nil, fmt.Errorf("tracking server %q: args are required", name)
+	}
+	if args.PermissionsBoundaryArn == "" {
+		return nil, fmt.Errorf("tracking server %q: a permissions boundary is required (BoundaryPolicyArn)", name)
 	}
 	t := &TrackingServer{}
 	if err := ctx.RegisterComponentResource("mlflow:aws:TrackingServer", name, t, opts...); err != nil {
