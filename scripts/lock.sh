@@ -4,6 +4,8 @@
 # userdata/lock/requirements.in and every transitive dependency), for CPython 3.11 on x86_64 and
 # aarch64 Linux (Amazon Linux 2023, glibc 2.34). It resolves both architectures and fails unless
 # they pin the same versions, so one lock serves both; pip installs it with --require-hashes.
+# userdata/lock/constraints-VERSION.txt, when present, holds upper bounds an older release needs
+# that its own metadata does not state (each with the error the real server showed without it).
 # Run through `make lock MLFLOW_VERSION=...`; uv comes from .tools/venv (make deps).
 set -euo pipefail
 
@@ -24,9 +26,13 @@ main() {
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   { printf 'mlflow[auth]==%s\n' "$version"; grep -v '^#' "$root/userdata/lock/requirements.in"; } >"$work/requirements.in"
+  local -a constraints=()
+  if [[ -f "$root/userdata/lock/constraints-$version.txt" ]]; then
+    constraints=(--constraint "$root/userdata/lock/constraints-$version.txt")
+  fi
   local arch
   for arch in x86_64 aarch64; do
-    "$uv" pip compile "$work/requirements.in" --quiet --no-header --generate-hashes \
+    "$uv" pip compile "$work/requirements.in" "${constraints[@]}" --quiet --no-header --generate-hashes \
       --python-version 3.11 --python-platform "$arch-manylinux_2_28" -o "$work/$arch.txt"
   done
   if ! diff -u "$work/x86_64.txt" "$work/aarch64.txt" >&2; then

@@ -63,11 +63,18 @@ var (
 	pemPathRe  = regexp.MustCompile(`^/[A-Za-z0-9._/-]*\.pem$`)
 )
 
+// BackendStoreScheme is the SQLAlchemy dialect+driver of the backend store URI: PostgreSQL
+// through psycopg2, the driver the server's lock installs.
+const BackendStoreScheme = "postgresql+psycopg2"
+
 // BackendStoreURI returns the SQLAlchemy URI of the backend store,
 //
-//	postgresql://<DatabaseUser>@<BackendStoreHost>:<BackendStorePort>/<DatabaseName>?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem
+//	postgresql+psycopg2://<DatabaseUser>@<BackendStoreHost>:<BackendStorePort>/<DatabaseName>?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem
 //
-// that is BackendStoreURIWithRootCert(p, RDSCABundlePath). It carries no password: libpq reads
+// that is BackendStoreURIWithRootCert(p, RDSCABundlePath). The driver is named because the venv
+// installs psycopg2 (psycopg2-binary), while SQLAlchemy 2.1 made psycopg (version 3) the default
+// driver of a bare postgresql:// URI (SQLAlchemy 2.1 migration notes); with a bare URI the
+// real server in TestRealMLflowEndToEnd fails with "No module named 'psycopg'". It carries no password: libpq reads
 // it from PGPASSWORD, which the launcher sets from SSM. It does not validate p; Render does.
 func BackendStoreURI(p Params) string {
 	return BackendStoreURIWithRootCert(p, RDSCABundlePath)
@@ -81,7 +88,7 @@ func BackendStoreURI(p Params) string {
 // and names the host, so an active man-in-the-middle cannot read the password.
 func BackendStoreURIWithRootCert(p Params, rootCert string) string {
 	u := url.URL{
-		Scheme: "postgresql",
+		Scheme: BackendStoreScheme,
 		User:   url.User(p.DatabaseUser),
 		Host:   net.JoinHostPort(p.BackendStoreHost, strconv.Itoa(p.BackendStorePort)),
 		Path:   "/" + p.DatabaseName,

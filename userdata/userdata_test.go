@@ -46,7 +46,7 @@ func TestBackendStoreURIHasNoPasswordAndVerifiesTLS(t *testing.T) {
 				t.Errorf("BackendStoreURI = %q does not round-trip user/host/port/database of %+v", s, p)
 			}
 		}
-		want := fmt.Sprintf("postgresql://%s@%s:%d/%s?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", p.DatabaseUser, p.BackendStoreHost, p.BackendStorePort, p.DatabaseName)
+		want := fmt.Sprintf("postgresql+psycopg2://%s@%s:%d/%s?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", p.DatabaseUser, p.BackendStoreHost, p.BackendStorePort, p.DatabaseName)
 		if s := BackendStoreURI(p); s != want {
 			t.Errorf("BackendStoreURI = %q, want %q", s, want)
 		}
@@ -251,7 +251,7 @@ func TestCheckEnvValueAllowsExactlyTheSafeSet(t *testing.T) {
 // line splits at its first '=' into the same key and value (what systemd's EnvironmentFile does
 // for unquoted, escape-free values). Seeds run under plain go test.
 func FuzzEnvLine(f *testing.F) {
-	for _, s := range []string{"postgresql://mlflow@db.example.com:5432/mlflow_data?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", "a,b:1,c", "&", "a&&b", "&x=1&", "=x=", "?", "%41", "+-_.", "", "a b", "$HOME", "~", "x:~/y"} {
+	for _, s := range []string{"postgresql+psycopg2://mlflow@db.example.com:5432/mlflow_data?sslmode=verify-full&sslrootcert=/etc/mlflow/rds-ca-bundle.pem", "a,b:1,c", "&", "a&&b", "&x=1&", "=x=", "?", "%41", "+-_.", "", "a b", "$HOME", "~", "x:~/y"} {
 		f.Add(s)
 	}
 	bash := "/bin/bash"
