@@ -1,10 +1,18 @@
 package userdata
 
 import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +20,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 // TestBootstrapFetchesRDSCABundle runs the bootstrap's real fetch_ca_bundle (with its log) against
@@ -197,3 +207,178 @@ esac
 
 // testBundle stands in for the RDS bundle: fetch_ca_bundle only checks for a certificate block.
 const testBundle = "-----BEGIN CERTIFICATE-----\nTUlJQ2Zha2U=\n-----END CERTIFICATE-----\n"
+
+// testWheel writes a minimal pure-Python wheel (PEP 427) of package demo 1.0 into dir and
+// returns its file name and SHA-256: enough for pip to install offline from a find-links dir.
+func testWheel(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	const name = "demo-1.0-py3-none-any.whl"
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	files := map[string]string{
+		"demo/__init__.py":                 "VALUE = 42\n",
+		"demo-1.0.dist-info/METADATA":      "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+		"demo-1.0.dist-info/WHEEL":         "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		"demo-1.0.dist-info/top_level.txt": "demo\n",
+	}
+	var record strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(files[p]))
+		sum := sha256.Sum256([]byte(files[p]))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", p, base64.RawURLEncoding.EncodeToString(sum[:]), len(files[p]))
+	}
+	record.WriteString("demo-1.0.dist-info/RECORD,,\n")
+	w, _ := zw.Create("demo-1.0.dist-info/RECORD")
+	w.Write([]byte(record.String()))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return name, hex.EncodeToString(sum[:])
+}
+
+// TestBootstrapRepairsAnInterruptedVenv (case C11, of its whole kind): the bootstrap's real
+// build_venv, with the document's lock constants replaced by a one-package test lock (a local
+// wheel; pip installs it offline with --require-hashes, PIP_NO_INDEX and PIP_FIND_LINKS) and a stub
+// `aws` serving it, turns every state an interrupted or earlier run can leave at the venv path
+// into a complete venv holding the lock's digest: nothing there, an empty directory, a venv
+// without pip (an interrupted `python -m venv`), a venv whose install was cut off (no marker), a
+// venv of another lock; a venv already built from this lock is kept as it is; a lock whose
+// SHA-256 differs is refused and nothing is installed.
+func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
+	t.Parallel()
+	python := testenv.RequireTool(t, "python3.11", "CPython 3.11: "+testenv.InstallHint)
+	wheels := t.TempDir()
+	_, wheelSHA := testWheel(t, wheels)
+	lockText := "demo==1.0 \\\n    --hash=sha256:" + wheelSHA + "\n"
+	lockSum := sha256.Sum256([]byte(lockText))
+	lockSHA := hex.EncodeToString(lockSum[:])
+	lockFile := filepath.Join(t.TempDir(), "lock.txt")
+	if err := os.WriteFile(lockFile, []byte(lockText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tampered := filepath.Join(t.TempDir(), "tampered.txt")
+	if err := os.WriteFile(tampered, []byte(lockText+"# changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The document's script with only its lock digest replaced by the test lock's.
+	docs := documents(t)
+	files, _ := parseDocument(t, docs[0])
+	boot := mustFile(t, docs[0], files, BootstrapPath)
+	i := strings.Index(boot, "\nreadonly lock_sha256='")
+	j := strings.Index(boot[i+1:], "\n")
+	if i < 0 || j < 0 {
+		t.Fatal("the bootstrap has no readonly lock_sha256 line")
+	}
+	script := filepath.Join(t.TempDir(), "mlflow-bootstrap")
+	if err := os.WriteFile(script, []byte(boot[:i+1]+"readonly lock_sha256='"+lockSHA+"'"+boot[i+1+j:]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// buildVenv runs build_venv at venv with the stub aws serving served; sleep is stubbed so
+	// the bootstrap's retries do not wait.
+	buildVenv := func(t *testing.T, venv, served string) (string, error) {
+		t.Helper()
+		bin := mkdir(t, t.TempDir(), "bin")
+		for name, body := range map[string]string{
+			"aws":   "#!/bin/bash\n[[ \"$1 $2\" == 's3 cp' ]] || exit 2\ncp " + strconv.Quote(served) + " \"${@: -1}\"\n",
+			"sleep": "#!/bin/bash\nexit 0\n",
+		} {
+			if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		env := []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "LC_ALL=C.UTF-8", "MLFLOW_VENV=" + venv,
+			"MLFLOW_PYTHON=" + python, "PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + wheels}
+		_, stderr, err := run(t, 5*time.Minute, env, "", "/bin/bash", "-c", "source \"$1\"; build_venv", "bash", script)
+		return stderr, err
+	}
+	mkVenv := func(t *testing.T, venv string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(python, append([]string{"-m", "venv"}, append(args, venv)...)...).CombinedOutput(); err != nil {
+			t.Fatalf("python -m venv: %v\n%s", err, out)
+		}
+	}
+	complete := func(t *testing.T, venv string) {
+		t.Helper()
+		if b, err := os.ReadFile(filepath.Join(venv, VenvLockMarker)); err != nil || strings.TrimSpace(string(b)) != lockSHA {
+			t.Errorf("marker %q (err %v), want the lock's SHA-256", b, err)
+		}
+		if out, err := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import demo; print(demo.VALUE)").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "42" {
+			t.Errorf("the venv cannot import the locked package: %v %s", err, out)
+		}
+	}
+
+	for _, c := range []struct {
+		name  string
+		setup func(t *testing.T, venv string)
+	}{
+		{"nothing there", func(t *testing.T, venv string) {}},
+		{"an empty directory", func(t *testing.T, venv string) { mkdir(t, venv, ".") }},
+		{"a venv without pip (python -m venv cut off)", func(t *testing.T, venv string) { mkVenv(t, venv, "--without-pip") }},
+		{"an install cut off (pip, no marker, half a package)", func(t *testing.T, venv string) {
+			mkVenv(t, venv)
+			mkdir(t, venv, "lib/python3.11/site-packages/demo")
+		}},
+		{"a venv of another lock", func(t *testing.T, venv string) {
+			mkVenv(t, venv)
+			if err := os.WriteFile(filepath.Join(venv, VenvLockMarker), []byte(strings.Repeat("0", 64)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			venv := filepath.Join(t.TempDir(), "venv")
+			c.setup(t, venv)
+			if stderr, err := buildVenv(t, venv, lockFile); err != nil {
+				t.Fatalf("build_venv: %v\n%s", err, stderr)
+			}
+			complete(t, venv)
+		})
+	}
+
+	t.Run("a built venv is kept", func(t *testing.T) {
+		t.Parallel()
+		venv := filepath.Join(t.TempDir(), "venv")
+		if stderr, err := buildVenv(t, venv, lockFile); err != nil {
+			t.Fatalf("build_venv: %v\n%s", err, stderr)
+		}
+		sentinel := filepath.Join(venv, "sentinel")
+		if err := os.WriteFile(sentinel, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		stderr, err := buildVenv(t, venv, tampered) // a rebuild would fetch, and refuse, this lock
+		if err != nil || !strings.Contains(stderr, "already holds the lock") {
+			t.Fatalf("second build_venv: %v\n%s", err, stderr)
+		}
+		if _, err := os.Stat(sentinel); err != nil {
+			t.Errorf("the built venv was rebuilt")
+		}
+		complete(t, venv)
+	})
+
+	t.Run("a lock with another SHA-256 is refused", func(t *testing.T) {
+		t.Parallel()
+		venv := filepath.Join(t.TempDir(), "venv")
+		stderr, err := buildVenv(t, venv, tampered)
+		if err == nil || !strings.Contains(stderr, "does not have SHA-256 "+lockSHA+": refusing it") {
+			t.Fatalf("build_venv with a tampered lock: err %v\n%s", err, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(venv, "lib", "python3.11", "site-packages", "demo")); err == nil {
+			t.Errorf("the tampered lock's package was installed")
+		}
+		if _, err := os.Stat(filepath.Join(venv, VenvLockMarker)); err == nil {
+			t.Errorf("a venv without the lock's packages holds the marker")
+		}
+	})
+
+}
