@@ -1,0 +1,502 @@
+// Package e2e runs the real MLflow tracking server, launched by the files the dev stack's user
+// data writes, against real PostgreSQL (verify-full TLS) and moto (S3 and SSM with IAM enforced,
+// called with the instance role's credentials), and drives it with the real MLflow client. It
+// holds tests only; they never skip: a missing tool fails them with the install command.
+package e2e
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mlflow-aws/mlflow-aws/components"
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
+	"github.com/mlflow-aws/mlflow-aws/userdata"
+	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
+)
+
+// motoAccount is the account moto puts every resource in.
+const motoAccount = "123456789012"
+
+// document is a rendered cloud-config: its write_files by path.
+type document map[string]string
+
+// parseDocument returns the write_files of a #cloud-config by path.
+func parseDocument(t testing.TB, text string) document {
+	t.Helper()
+	var cfg struct {
+		WriteFiles []struct{ Path, Content string } `yaml:"write_files"`
+	}
+	if err := yaml.Unmarshal([]byte(text), &cfg); err != nil {
+		t.Fatalf("parse cloud-config: %v", err)
+	}
+	d := document{}
+	for _, f := range cfg.WriteFiles {
+		d[f.Path] = f.Content
+	}
+	for _, p := range []string{userdata.EnvFilePath, userdata.LauncherPath, userdata.DBStateHelperPath, userdata.BootstrapPath} {
+		if d[p] == "" {
+			t.Fatalf("the cloud-config writes no %s", p)
+		}
+	}
+	return d
+}
+
+// env returns the document's env file as a map (values unquoted as systemd reads them).
+func (d document) env(t testing.TB) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, l := range strings.Split(d[userdata.EnvFilePath], "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			t.Fatalf("env file line %q", l)
+		}
+		m[k] = strings.TrimSuffix(strings.TrimPrefix(v, "'"), "'")
+	}
+	return m
+}
+
+// devDocuments returns the dev stack's rendered user data (the golden file the program's
+// TestGoldenUserData keeps equal to what `pulumi up` renders) and the same stack rendered with
+// MLflow oldVersion. The Params are recovered from the golden's env file; rendering them with the
+// golden's own version must give the golden byte for byte, which proves the recovery exact.
+func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdata.Params) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join(root, "userdata", "testdata", "dev.cloud-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev = parseDocument(t, string(golden))
+	env := dev.env(t)
+	u, err := url.Parse(env[userdata.EnvBackendStoreURI])
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	workers, _ := strconv.Atoi(env[userdata.EnvWorkers])
+	listen, _ := strconv.Atoi(env[userdata.EnvPort])
+	p = userdata.Params{
+		Region: env[userdata.EnvAWSDefaultRegion], BackendStoreHost: u.Hostname(), BackendStorePort: port,
+		DatabaseName: strings.TrimPrefix(u.Path, "/"), DatabaseUser: u.User.Username(),
+		PasswordParameterName: env[userdata.EnvDBPasswordParameter], ArtifactAccess: env[userdata.EnvArtifactAccess],
+		ArtifactsURI: env[userdata.EnvArtifactsURI], AllowedHosts: strings.Split(env[userdata.EnvAllowedHosts], ","),
+		Workers: workers, Port: listen,
+	}
+	boot := dev[userdata.BootstrapPath]
+	for _, v := range lock.Versions() {
+		if lk, _ := lock.For(v); strings.Contains(boot, "readonly lock_sha256='"+lk.SHA256+"'") {
+			p.MLflowVersion = v
+		}
+	}
+	if text, err := userdata.Render(p); err != nil || text != string(golden) {
+		t.Fatalf("the dev golden is not Render(%+v) (err %v): the Params recovered from it are wrong", p, err)
+	}
+	q := p
+	q.MLflowVersion = oldVersion
+	text, err := userdata.Render(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dev, parseDocument(t, text), p
+}
+
+// cloud is moto on loopback with IAM enforced: an admin user for setup, and the tracking
+// server's role with the program's own least-privilege policy.
+type cloud struct {
+	endpoint, region, bucket, parameter string
+	admin                               []string // AWS_* of the admin user
+	aws                                 string   // the AWS CLI
+}
+
+// startCloud starts moto (INITIAL_NO_AUTH_ACTION_COUNT=3: just the admin user's creation goes
+// unchecked), creates the bucket and the SecureString password parameter with the admin.
+func startCloud(t testing.TB, region, bucket, parameter, password string) *cloud {
+	t.Helper()
+	c := &cloud{region: region, bucket: bucket, parameter: parameter,
+		aws: testenv.RequireTool(t, "aws", "the AWS CLI comes from .tools/venv: "+testenv.InstallHint)}
+	c.endpoint = testenv.StartMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT=3")
+	anon := []string{"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"}
+	c.call(t, anon, "iam", "create-user", "--user-name", "e2e-admin")
+	c.call(t, anon, "iam", "put-user-policy", "--user-name", "e2e-admin", "--policy-name", "admin",
+		"--policy-document", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`)
+	var key struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey string }
+	}
+	c.callJSON(t, anon, &key, "iam", "create-access-key", "--user-name", "e2e-admin")
+	c.admin = []string{"AWS_ACCESS_KEY_ID=" + key.AccessKey.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + key.AccessKey.SecretAccessKey}
+	// From here on every call is checked against IAM.
+	if _, _, err := c.run(t, anon, "s3api", "list-buckets"); err == nil {
+		t.Fatal("moto answered an unknown access key after setup: IAM is not enforced")
+	}
+	c.call(t, c.admin, "s3api", "create-bucket", "--bucket", bucket)
+	in, _ := json.Marshal(map[string]any{"Name": parameter, "Value": password, "Type": "SecureString", "Overwrite": true})
+	f := filepath.Join(t.TempDir(), "parameter.json")
+	if err := os.WriteFile(f, in, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.call(t, c.admin, "ssm", "put-parameter", "--cli-input-json", "file://"+f)
+	return c
+}
+
+// env is the environment of an AWS CLI or boto3 call with credentials creds: moto's endpoint,
+// the region, no config files, never the real IMDS.
+func (c *cloud) env(home string, creds []string) []string {
+	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LC_ALL=C.UTF-8", "AWS_ENDPOINT_URL=" + c.endpoint,
+		"AWS_DEFAULT_REGION=" + c.region, "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER="}, creds...)
+}
+
+func (c *cloud) run(t testing.TB, creds []string, args ...string) (string, string, error) {
+	t.Helper()
+	return testenv.Run(t, 2*time.Minute, c.env(t.TempDir(), creds), "", c.aws, append(args, "--output", "json")...)
+}
+
+func (c *cloud) call(t testing.TB, creds []string, args ...string) string {
+	t.Helper()
+	out, stderr, err := c.run(t, creds, args...)
+	if err != nil {
+		t.Fatalf("aws %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+func (c *cloud) callJSON(t testing.TB, creds []string, v any, args ...string) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(c.call(t, creds, args...)), v); err != nil {
+		t.Fatalf("aws %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+// putLock uploads the lock of version where the program puts it (lock.Lock.ObjectKey).
+func (c *cloud) putLock(t testing.TB, version string) lock.Lock {
+	t.Helper()
+	lk, err := lock.For(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "lock.txt")
+	if err := os.WriteFile(f, []byte(lk.Content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.call(t, c.admin, "s3api", "put-object", "--bucket", c.bucket, "--key", lk.ObjectKey(), "--body", f)
+	return lk
+}
+
+// instanceRole (re)creates the tracking server's role with the program's policy for lockKey and
+// returns the AWS_* credentials of a session of it, as the instance profile would hand them out.
+func (c *cloud) instanceRole(t testing.TB, lockKey string) []string {
+	t.Helper()
+	const role = "mlflow-e2e-server-role"
+	// On EC2 the instance profile hands the role's session to the instance; here the admin user
+	// stands in for EC2 (moto checks the trust policy against the caller of sts:AssumeRole).
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + motoAccount +
+		`:user/e2e-admin"},"Action":"sts:AssumeRole"}]}`
+	if _, _, err := c.run(t, c.admin, "iam", "get-role", "--role-name", role); err != nil {
+		c.call(t, c.admin, "iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust)
+	}
+	paramArn := fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", c.region, motoAccount, strings.TrimPrefix(c.parameter, "/"))
+	doc, err := components.TrackingServerPolicy("arn:aws:s3:::"+c.bucket, components.ArtifactsPrefix, lockKey, paramArn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// moto checks SSM actions against resource "*", so the program's statement scoped to the one
+	// parameter ARN never matches there (TestTrackingServerPolicyEnforcedByMoto documents it and
+	// asserts the ARN on the document). For moto only, the same action is granted on "*"; the S3
+	// statements, which moto does enforce per bucket and key, are the program's exactly.
+	doc.Statement = append(doc.Statement, components.PolicyStatement{Sid: "MotoSSMResourceStar", Effect: "Allow",
+		Action: []string{"ssm:GetParameter"}, Resource: []string{"*"}})
+	policy, err := doc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.call(t, c.admin, "iam", "put-role-policy", "--role-name", role, "--policy-name", "server", "--policy-document", policy)
+	var out struct {
+		Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+	}
+	c.callJSON(t, c.admin, &out, "sts", "assume-role", "--role-arn", "arn:aws:iam::"+motoAccount+":role/"+role, "--role-session-name", "i-e2e")
+	cr := out.Credentials
+	return []string{"AWS_ACCESS_KEY_ID=" + cr.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + cr.SecretAccessKey, "AWS_SESSION_TOKEN=" + cr.SessionToken}
+}
+
+// objectKeys lists every key in the bucket (as the admin).
+func (c *cloud) objectKeys(t testing.TB) []string {
+	t.Helper()
+	var out struct{ Contents []struct{ Key string } }
+	c.callJSON(t, c.admin, &out, "s3api", "list-objects-v2", "--bucket", c.bucket)
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+// python311 returns the path of a CPython 3.11 interpreter (the minor the locks target).
+func python311(t testing.TB) string {
+	t.Helper()
+	py := testenv.RequireTool(t, "python3.11", "CPython 3.11 (Debian 12's python3, or the machine's pyenv): "+testenv.InstallHint)
+	out, err := exec.Command(py, "-c", "import sys, venv, ensurepip; print(sys.executable)").Output()
+	if err != nil {
+		t.Fatalf("%s cannot create venvs with pip (install python3-venv: %s): %v", py, testenv.InstallHint, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// venvCacheDir is where built venvs are kept between runs: a venv cannot move, so its cache
+// path is its path. The directory name carries the lock's digest, so a new lock gets a new venv.
+func venvCacheDir(t testing.TB, lk lock.Lock) string {
+	t.Helper()
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "mlflow-aws", "e2e", "venv-mlflow-"+lk.MLflowVersion+"-"+lk.SHA256[:12])
+}
+
+// stubCommands writes dnf, useradd and systemctl stand-ins into a new directory (the only
+// commands of the bootstrap that would change the test machine); each records its argv.
+func stubCommands(t testing.TB) (dir, calls string) {
+	t.Helper()
+	dir = t.TempDir()
+	calls = filepath.Join(dir, "calls")
+	for _, name := range []string{"dnf", "useradd", "systemctl"} {
+		script := "#!/bin/bash\nprintf '%s %s\\n' " + name + " \"$*\" >>" + strconv.Quote(calls) + "\n"
+		if name == "systemctl" {
+			script += "[[ \"$1\" != is-active ]]\n" // the service is not running yet
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, calls
+}
+
+// caBundleServer serves caFile as the RDS CA bundle over HTTPS on 127.0.0.1 and returns its URL
+// and a CURL_CA_BUNDLE that trusts the server.
+func caBundleServer(t testing.TB, caFile string) (bundleURL, curlCA string) {
+	t.Helper()
+	bundle, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/global/global-bundle.pem" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(bundle)
+	}))
+	t.Cleanup(srv.Close)
+	curlCA = filepath.Join(t.TempDir(), "server-ca.pem")
+	if err := os.WriteFile(curlCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL + "/global/global-bundle.pem", curlCA
+}
+
+// venvMu serialises venv builds of this test binary; the cache is per lock, so two test
+// binaries building the same venv at once would be a mistake of the caller.
+var venvMu sync.Mutex
+
+// bootstrap runs the document's real bootstrap (main) as root with only dnf, useradd and
+// systemctl stubbed, the venv at its cache path, python3.11 of this machine, the CA bundle from
+// caURL, and the lock downloaded from moto with the instance role's credentials. It returns the
+// venv directory, the bootstrap's stderr and the stubs' calls.
+func bootstrap(t testing.TB, d document, c *cloud, role []string, lk lock.Lock, caURL, curlCA, caDest string) (venv, log, calls string) {
+	t.Helper()
+	venvMu.Lock()
+	defer venvMu.Unlock()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "mlflow-bootstrap")
+	if err := os.WriteFile(script, []byte(d[userdata.BootstrapPath]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stubs, callsFile := stubCommands(t)
+	venv = venvCacheDir(t, lk)
+	if err := os.MkdirAll(filepath.Dir(venv), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := c.env(dir, role)
+	env[0] = "PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH")
+	// curl (the CA bundle download) trusts the test's HTTPS server through ~/.curlrc: the
+	// CURL_CA_BUNDLE variable would also replace pip's trust store (requests reads it).
+	if err := os.WriteFile(filepath.Join(dir, ".curlrc"), []byte("cacert = \""+curlCA+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "MLFLOW_VENV="+venv, "MLFLOW_PYTHON="+python311(t),
+		"MLFLOW_RDS_CA_BUNDLE="+caDest, "MLFLOW_RDS_CA_BUNDLE_URL="+caURL, "MLFLOW_BOOTSTRAP_DONE_MARKER="+filepath.Join(dir, "done"),
+		"MLFLOW_MEMINFO=/proc/meminfo")
+	started := time.Now()
+	stdout, stderr, err := testenv.Run(t, 20*time.Minute, env, "", "/bin/bash", script)
+	if err != nil {
+		t.Fatalf("bootstrap of MLflow %s failed: %v\n%s%s", lk.MLflowVersion, err, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "done")); err != nil {
+		t.Fatalf("the bootstrap succeeded without its done marker")
+	}
+	b, _ := os.ReadFile(callsFile)
+	t.Logf("bootstrap of MLflow %s: %s (venv %s)", lk.MLflowVersion, time.Since(started).Round(time.Second), venv)
+	return venv, stderr, string(b)
+}
+
+// server is one run of the real launcher (which execs the real mlflow server).
+type server struct {
+	url    string
+	cmd    *exec.Cmd
+	logs   *testenv.LogBuffer
+	exited chan error
+}
+
+// launch runs the document's launcher as the unit does (umask 077, the env file's environment)
+// with the test's overrides: the backend store URI on 127.0.0.1 with the test CA, MLFLOW_HOST
+// 127.0.0.1 and a free port, the venv, the helper's path, the IMDS stub, the CA bundle path, the
+// instance role's credentials and moto's endpoint. It waits until /health answers 200 and stops
+// the whole process group in t.Cleanup (and on failure).
+func launch(t testing.TB, d document, c *cloud, role []string, venv string, overrides map[string]string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	launcher := filepath.Join(dir, "mlflow-launch")
+	helper := filepath.Join(dir, "mlflow-db-state")
+	for p, content := range map[string]string{launcher: d[userdata.LauncherPath], helper: d[userdata.DBStateHelperPath]} {
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spool := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	port := testenv.FreePort(t)
+	env := c.env(dir, role)
+	fileEnv := d.env(t)
+	// The server listens on a free loopback port instead of 5000, so the client's Host header is
+	// 127.0.0.1:<port>: that loopback endpoint joins the document's allowed hosts, which stay.
+	fileEnv[userdata.EnvAllowedHosts] += fmt.Sprintf(",127.0.0.1:%d,localhost:%d", port, port)
+	for k, v := range fileEnv {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "TMPDIR="+spool, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helper,
+		userdata.EnvHost+"=127.0.0.1", userdata.EnvPort+"="+strconv.Itoa(port))
+	for k, v := range overrides {
+		env = append(env, k+"="+v)
+	}
+	s := &server{url: "http://127.0.0.1:" + strconv.Itoa(port), logs: &testenv.LogBuffer{}, exited: make(chan error, 1)}
+	s.cmd = exec.Command("/bin/bash", "-c", `umask 077; exec "$0"`, launcher)
+	s.cmd.Env = env
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.stop(t) })
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if resp, err := http.Get(s.url + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-s.exited:
+			s.exited <- err
+			t.Fatalf("the launcher exited before /health answered: %v\n%s", err, s.logs.Tail(8000))
+		case <-time.After(500 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health did not answer 200 within 3 minutes\n%s", s.logs.Tail(8000))
+		}
+	}
+}
+
+// stop ends the server's process group (SIGTERM, then SIGKILL after 30 s); safe to call twice.
+func (s *server) stop(t testing.TB) {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case err := <-s.exited:
+		s.exited <- err
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		err := <-s.exited
+		s.exited <- err
+	}
+	// uvicorn workers are in the same group; make sure none is left.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// clientEnv is a data scientist's environment: the tracking URI and nothing from AWS (proxied
+// artifacts need no credentials on the client).
+//
+// One client default is turned off: MLflow >= 3.17 servers advertise presigned multipart
+// transfers, and a client of that version then downloads (and uploads files over
+// MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE) straight from S3 through presigned URLs. moto 5.2.5
+// does not serve presigned URLs (500 with IAM enforced, 404 without), so the client here keeps
+// every transfer on the server; requirePresignedURL checks what the server hands out instead.
+func clientEnv(t testing.TB, s *server, extra ...string) []string {
+	return append([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "LC_ALL=C.UTF-8", "MLFLOW_TRACKING_URI=" + s.url,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
+		"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false",
+		"TMPDIR=" + t.TempDir()}, extra...)
+}
+
+// runClient runs testdata/client.py PHASE with the venv's python and fails with its output.
+func runClient(t testing.TB, venv string, s *server, phase, stateFile string, extra ...string) map[string]any {
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join("testdata", "client.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	stdout, stderr, err := testenv.Run(t, 15*time.Minute, clientEnv(t, s, extra...), "", filepath.Join(venv, "bin", "python"), script, phase, stateFile)
+	if err != nil {
+		t.Fatalf("client phase %s failed: %v\n%s%s\nserver log (tail):\n%s", phase, err, stdout, stderr, s.logs.Tail(6000))
+	}
+	t.Logf("client phase %s: %s: %s", phase, time.Since(started).Round(100*time.Millisecond), strings.TrimSpace(stdout))
+	var state map[string]any
+	b, _ := os.ReadFile(stateFile)
+	if err := json.Unmarshal(b, &state); err != nil {
+		t.Fatalf("client state: %v", err)
+	}
+	return state
+}
+
+// password draws an RDS-legal password holding every special character of the generator's
+// alphabet (components.PasswordSpecialCharacters) plus random ones.
+func password() string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	all := alnum + components.PasswordSpecialCharacters
+	b := []byte("Aa0" + components.PasswordSpecialCharacters)
+	for range 12 {
+		b = append(b, all[rand.IntN(len(all))])
+	}
+	return string(b)
+}
