@@ -220,6 +220,9 @@ func motoStr(m map[string]any, path ...string) string {
 	return s
 }
 
+// motoLockKey stands in for the venv lock's object key (lock.Lock.ObjectKey).
+const motoLockKey = "bootstrap/mlflow-3.17.2-0123456789ab.txt"
+
 func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 	start := time.Now()
 	endpoint := startMotoServer(t)
@@ -293,7 +296,7 @@ func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 		"PolicyDocument": fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":%q}]}`, roleArn),
 	})
 
-	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, "bootstrap/mlflow-3.17.2-0123456789ab.txt", parameterArn)
+	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, motoLockKey, parameterArn)
 	if err != nil {
 		t.Fatalf("TrackingServerPolicy(%q, %q, %q): %v", bucketArn, ArtifactsPrefix, parameterArn, err)
 	}
@@ -418,6 +421,13 @@ func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 	}
 	denied("s3:GetObject", objTarget(motoArtifactBucket, "outside/x"), "s3", "get_object",
 		map[string]any{"Bucket": motoArtifactBucket, "Key": "outside/x"})
+	// The venv's lock: readable (TestRealMLflowEndToEnd's bootstrap downloads it with this role),
+	// but no other key under bootstrap/ is, and the lock itself cannot be replaced.
+	for _, k := range []string{"bootstrap/mlflow-3.5.0-ffffffffffff.txt", "bootstrap/other"} {
+		denied("s3:GetObject", objTarget(motoArtifactBucket, k), "s3", "get_object", map[string]any{"Bucket": motoArtifactBucket, "Key": k})
+	}
+	denied("s3:PutObject", objTarget(motoArtifactBucket, motoLockKey), "s3", "put_object",
+		map[string]any{"Bucket": motoArtifactBucket, "Key": motoLockKey, "Body": body})
 	denied("s3:DeleteObject", objTarget(motoArtifactBucket, "outside/x"), "s3", "delete_object",
 		map[string]any{"Bucket": motoArtifactBucket, "Key": "outside/x"})
 	denied("s3:PutObject (CreateMultipartUpload)", objTarget(motoArtifactBucket, "outside/big"), "s3", "create_multipart_upload",
