@@ -21,13 +21,18 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
-// benchWindow is how long each log_batch load level runs; every loop is bounded by it.
-const benchWindow = 15 * time.Second
+// benchWindow is how long each log_batch load level runs, warmup the discarded warm-up before
+// them; every loop is bounded by these.
+const (
+	benchWindow = 15 * time.Second
+	warmup      = 10 * time.Second
+)
 
 // BenchmarkLaunchVsSeed compares, in one run on this machine, our launch of the dev stack (the
 // rendered launcher: proxied artifacts, sized workers, verify-full TLS, SSM password) with the
 // seed's plain one (`mlflow server -h 127.0.0.1 -p PORT --backend-store-uri
-// postgresql://user:pass@host/db --default-artifact-root s3://...`, MLflow's defaults otherwise),
+// postgresql+psycopg2://user:pass@host/db --default-artifact-root s3://...`, MLflow's defaults
+// otherwise),
 // same MLflow, same PostgreSQL, same moto:
 //
 //   - log_batch requests/s and p50/p99 latency at 1, 4 and 16 concurrent clients (Go clients
@@ -65,16 +70,21 @@ func BenchmarkLaunchVsSeed(b *testing.B) {
 	})
 	oursStart := time.Since(started)
 	started = time.Now()
-	seed := launchSeed(b, cloud, role, venv, fmt.Sprintf("postgresql://%s:%s@127.0.0.1:%d/seed_data",
+	// The seed's URI with its password, but with the driver named: a bare postgresql:// means
+	// psycopg 3 to SQLAlchemy 2.1, which the lock does not install (see BackendStoreScheme).
+	seed := launchSeed(b, cloud, role, venv, fmt.Sprintf(userdata.BackendStoreScheme+"://%s:%s@127.0.0.1:%d/seed_data",
 		params.DatabaseUser, url.QueryEscape(pw), pg.Port), "s3://"+bucket+"/seed")
 	seedStart := time.Since(started)
 	b.Logf("start to /health 200: ours %.1f s (SSM read, database check, workers %s), seed %.1f s",
 		oursStart.Seconds(), strconv.Itoa(len(workerRSSMiB(b, ours.cmd.Process.Pid))), seedStart.Seconds())
 
+	// Every worker's first requests pay MLflow's lazy imports; warm both up before measuring.
+	logBatchLoad(b, ours.url, 16, warmup)
+	logBatchLoad(b, seed.url, 16, warmup)
 	var ratio16 float64
 	for _, clients := range []int{1, 4, 16} {
-		o := logBatchLoad(b, ours.url, clients)
-		s := logBatchLoad(b, seed.url, clients)
+		o := logBatchLoad(b, ours.url, clients, benchWindow)
+		s := logBatchLoad(b, seed.url, clients, benchWindow)
 		b.Logf("log_batch at %2d clients: ours %6.1f req/s p50 %5.1f ms p99 %6.1f ms | seed %6.1f req/s p50 %5.1f ms p99 %6.1f ms",
 			clients, o.rps, o.p50, o.p99, s.rps, s.p50, s.p99)
 		if clients == 16 {
@@ -82,7 +92,8 @@ func BenchmarkLaunchVsSeed(b *testing.B) {
 		}
 	}
 	oursRSS, seedRSS := workerRSSMiB(b, ours.cmd.Process.Pid), workerRSSMiB(b, seed.cmd.Process.Pid)
-	b.Logf("RSS per worker: ours %v MiB, seed %v MiB", oursRSS, seedRSS)
+	b.Logf("RSS per worker: ours %v MiB, seed %v MiB; whole server (every process): ours %.0f MiB, seed %.0f MiB",
+		oursRSS, seedRSS, groupRSSMiB(ours.cmd.Process.Pid), groupRSSMiB(seed.cmd.Process.Pid))
 
 	up, down := artifactThroughput(b, venv, ours, cloud)
 	b.Logf("artifacts, 100 MiB: proxied upload %.1f MB/s, download %.1f MB/s; direct S3 put %.1f MB/s, get %.1f MB/s",
@@ -132,8 +143,8 @@ func launchSeed(t testing.TB, c *cloud, role []string, venv, backendURI, artifac
 type loadResult struct{ rps, p50, p99 float64 }
 
 // logBatchLoad creates a run on the server, then runs clients goroutines that each POST
-// /api/2.0/mlflow/runs/log-batch (10 metrics per request) back to back for benchWindow.
-func logBatchLoad(t testing.TB, base string, clients int) loadResult {
+// /api/2.0/mlflow/runs/log-batch (10 metrics per request) back to back for window.
+func logBatchLoad(t testing.TB, base string, clients int, window time.Duration) loadResult {
 	t.Helper()
 	post := func(path string, body any) []byte {
 		b, _ := json.Marshal(body)
@@ -166,7 +177,7 @@ func logBatchLoad(t testing.TB, base string, clients int) loadResult {
 	var mu sync.Mutex
 	var latencies []float64
 	var failures int
-	deadline := time.Now().Add(benchWindow)
+	deadline := time.Now().Add(window)
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)
@@ -202,7 +213,7 @@ func logBatchLoad(t testing.TB, base string, clients int) loadResult {
 	}
 	slices.Sort(latencies)
 	pct := func(p float64) float64 { return latencies[int(p*float64(len(latencies)-1))] }
-	return loadResult{rps: float64(len(latencies)) / benchWindow.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+	return loadResult{rps: float64(len(latencies)) / window.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
 // groupPIDs returns the processes of the process group pgid with their command lines.
@@ -257,6 +268,21 @@ func workerRSSMiB(t testing.TB, pgid int) []float64 {
 		rss[i] = float64(int(rss[i]))
 	}
 	return rss
+}
+
+// groupRSSMiB is the summed VmRSS (MiB) of every process in the process group pgid.
+func groupRSSMiB(pgid int) float64 {
+	var kib int
+	for pid := range groupPIDs(pgid) {
+		status, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		for _, l := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				kib += n
+			}
+		}
+	}
+	return float64(kib) / 1024
 }
 
 func mean(v []float64) float64 {

@@ -49,7 +49,7 @@ func parseDocument(t testing.TB, text string) document {
 	for _, f := range cfg.WriteFiles {
 		d[f.Path] = f.Content
 	}
-	for _, p := range []string{userdata.EnvFilePath, userdata.LauncherPath, userdata.DBStateHelperPath, userdata.BootstrapPath} {
+	for _, p := range []string{userdata.EnvFilePath, userdata.LauncherPath, userdata.DBStateHelperPath, userdata.BootstrapPath, userdata.UnitPath} {
 		if d[p] == "" {
 			t.Fatalf("the cloud-config writes no %s", p)
 		}
@@ -372,8 +372,19 @@ type server struct {
 	exited chan error
 }
 
-// launch runs the document's launcher as the unit does (umask 077, the env file's environment)
-// with the test's overrides: the backend store URI on 127.0.0.1 with the test CA, MLFLOW_HOST
+// unitEnvironment returns the Environment= assignments of the document's mlflow.service.
+func (d document) unitEnvironment() []string {
+	var env []string
+	for _, l := range strings.Split(d[userdata.UnitPath], "\n") {
+		if v, ok := strings.CutPrefix(l, "Environment="); ok {
+			env = append(env, v)
+		}
+	}
+	return env
+}
+
+// launch runs the document's launcher as the unit does (umask 077, the unit's Environment= and
+// the env file's environment) with the test's overrides (TMPDIR a test directory): the backend store URI on 127.0.0.1 with the test CA, MLFLOW_HOST
 // 127.0.0.1 and a free port, the venv, the helper's path, the IMDS stub, the CA bundle path, the
 // instance role's credentials and moto's endpoint. It waits until /health answers 200 and stops
 // the whole process group in t.Cleanup (and on failure).
@@ -400,6 +411,7 @@ func launch(t testing.TB, d document, c *cloud, role []string, venv string, over
 	for k, v := range fileEnv {
 		env = append(env, k+"="+v)
 	}
+	env = append(env, d.unitEnvironment()...)
 	env = append(env, "TMPDIR="+spool, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helper,
 		userdata.EnvHost+"=127.0.0.1", userdata.EnvPort+"="+strconv.Itoa(port))
 	for k, v := range overrides {
