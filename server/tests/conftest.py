@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -188,7 +189,10 @@ PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 def _run(cmd, **kwargs):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr}{proc.stdout}")
+    return proc
 
 
 class Postgres:
@@ -208,7 +212,6 @@ class Postgres:
         return _run(cmd)
 
     def start(self):
-        self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         tls = self.root / "tls"
         tls.mkdir()
@@ -248,14 +251,19 @@ class Postgres:
         self.sql("postgres", "CREATE DATABASE mlflow")
         return self
 
-    def uri(self, database):
+    def libpq_uri(self, database):
         return (f"postgresql://{self.user}@localhost:{self.port}/{database}"
                 f"?sslmode=verify-full&sslrootcert={self.ca}")
+
+    def uri(self, database):
+        # The driver is explicit: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg (3), not
+        # psycopg2 (sqlalchemy/dialects/postgresql/__init__.py: base.dialect).
+        return self.libpq_uri(database).replace("postgresql://", "postgresql+psycopg2://", 1)
 
     def sql(self, database, statement):
         env = dict(os.environ, PGPASSWORD=self.password)
         return subprocess.run(
-            ["psql", self.uri(database), "-v", "ON_ERROR_STOP=1", "-tAc", statement],
+            ["psql", self.libpq_uri(database), "-v", "ON_ERROR_STOP=1", "-tAc", statement],
             env=env, check=True, capture_output=True, text=True).stdout.strip()
 
     def stop(self):
@@ -266,12 +274,17 @@ class Postgres:
 
 
 @pytest.fixture
-def postgres(tmp_path_factory):
+def postgres():
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL 15 binaries not found in {PG_BIN} (set PG_BIN)")
-    pg = Postgres(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
+    root = tempfile.mkdtemp(prefix="mlflow-aws-pg-")
+    pg = Postgres(root)
     try:
         pg.start()
         yield pg
     finally:
-        pg.stop()
+        try:
+            pg.stop()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

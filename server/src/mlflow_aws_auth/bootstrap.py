@@ -148,9 +148,10 @@ def main(argv=None):
         help="SSM path whose admin-password and users/<name> parameters are on stdin",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="mlflow-aws-auth: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("mlflow-aws-auth: %(message)s"))
+    _log.addHandler(handler)
+    _log.setLevel(logging.INFO)
     from mlflow.exceptions import MlflowException
 
     try:
