@@ -79,6 +79,6 @@ def test_auth_db_created_and_migrated_from_oldest_to_newest(tmp_path, postgres, 
     # The promotion rule on the upgraded server; alice's MANAGE on her model survived.
     ok(set_alias(srv, "alice", "m-pg", "staging", 1))
     assert set_alias(srv, "alice", "m-pg", "production", 1).status_code == 403
-    grant(srv, "alice", "registered_model", "m-pg", "bob", "EDIT")
+    # bob's EDIT on the model was granted by the plugin on 3.5 and survived the migration.
     ok(set_alias(srv, "bob", "m-pg", "production", 1))
     assert "production" in version_of(srv, "m-pg", 1)["aliases"]

@@ -61,8 +61,8 @@ def permission_of(srv, resource_type, resource_id, username):
 
 
 def new_model_with_versions(srv, owner, name, count):
-    """`owner` creates an experiment, a run and model `name` with `count` versions; bob (the
-    promoter) gets EDIT on the model from its owner, as MLflow needs for any alias change."""
+    """`owner` creates an experiment, a run and model `name` with `count` versions. Nobody
+    grants bob anything: as a promoter he gets EDIT on every new model from the app."""
     exp = ok(srv.call("POST", f"{API}/experiments/create", owner, json={"name": name}))
     run = ok(srv.call("POST", f"{API}/runs/create", owner,
                       json={"experiment_id": exp["experiment_id"]}))["run"]["info"]
@@ -71,7 +71,6 @@ def new_model_with_versions(srv, owner, name, count):
         ok(srv.call("POST", f"{API}/model-versions/create", owner,
                     json={"name": name, "source": f"{run['artifact_uri']}/model",
                           "run_id": run["run_id"]}))
-    grant(srv, owner, "registered_model", name, "bob", "EDIT")
     return exp["experiment_id"]
 
 
@@ -164,6 +163,15 @@ def test_promoter_needs_staging_then_succeeds_and_is_recorded(server):
                        json={"name": "m-promo", "alias": "production"})
     assert resp.status_code == 403, resp.text
     assert "production" in version_of(server, "m-promo", 1)["aliases"]
+
+
+def test_promoters_get_edit_on_new_models_and_users_do_not(server):
+    new_model_with_versions(server, "alice", "m-grants", 1)
+    assert permission_of(server, "registered_model", "m-grants", "bob") == "EDIT"
+    assert permission_of(server, "registered_model", "m-grants", "alice") == "MANAGE"
+    # A plain user keeps defaultPermission (READ): no alias changes on alice's model.
+    new_model_with_versions(server, "bob", "m-bobs", 1)
+    assert set_alias(server, "alice", "m-bobs", "staging", 1).status_code == 403
 
 
 def test_admin_may_promote_without_grants(server):

@@ -14,6 +14,11 @@ worker. It
 3. registers the promotion rule as a Flask before_request hook *after* basic-auth's, so it only
    sees authenticated requests that basic-auth already authorised, and an after_request hook
    that records a successful promotion as model version tags and a log line.
+4. grants every promoter EDIT on each registered model when it is created (after_request of
+   MLflow's create handler, beside basic-auth's MANAGE grant to the creator): MLflow itself
+   requires EDIT on a model to change its aliases, and defaultPermission READ would leave
+   promoters unable to promote anything. Models that existed before a user became a promoter
+   need a grant by their owner or the admin.
 
 The rule (issue 9): only promoters and admins may set, move or delete the production alias or
 transition a version into or out of the legacy `Production` stage (403 otherwise); a version
@@ -210,7 +215,29 @@ class PromotionRule:
                                       mv.current_stage, "stage:Production")
         return None
 
+    def _grant_promoters(self, response):
+        from mlflow.exceptions import MlflowException
+
+        model = (response.get_json(silent=True) or {}).get("registered_model") or {}
+        name = model.get("name")
+        tags = {t.get("key"): t.get("value") for t in model.get("tags", [])}
+        if not name or tags.get("mlflow.prompt.is_prompt") == "true":
+            return
+        creator = self._username()
+        for promoter in self.settings.promoters:
+            if promoter == creator:
+                continue
+            try:
+                self.auth_store.create_registered_model_permission(name, promoter, "EDIT")
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    _log.error("could not grant promoter %s EDIT on %s: %s", promoter, name,
+                               exc.message)
+
     def after_request(self, response):
+        if (response.status_code == 200 and current_app.view_functions.get(request.endpoint)
+                is self.handlers._create_registered_model):
+            self._grant_promoters(response)
         promotion = g.pop("mlflow_aws_promotion", None)
         if promotion is None or response.status_code != 200:
             return response
