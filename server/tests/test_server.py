@@ -156,6 +156,7 @@ def test_promoter_needs_staging_then_succeeds_and_is_recorded(server):
     assert tags[TAG + "to"] == "production"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", tags[TAG + "at"])
     assert "promotion: m-promo version 1 -> production by bob" in server.logs()
+    assert set_alias(server, "bob", "m-promo", "production", 99).status_code == 404
     # Moving production to a version that is not in staging is refused like a first promotion.
     assert set_alias(server, "bob", "m-promo", "production", 2).status_code == 400
     # Only a promoter may take production away.
@@ -203,6 +204,9 @@ def test_legacy_stage_transition_obeys_the_rule(server):
     assert (tags[TAG + "by"], tags[TAG + "from_stage"]) == ("bob", "Staging")
     # Taking a version out of Production is a promoter's act too.
     assert transition(server, "alice", "m-legacy", 1, "Archived").status_code == 403
+    # Requests the rule cannot evaluate are answered with MLflow's own errors (fail closed).
+    assert transition(server, "bob", "m-legacy", 1, "Prod").status_code == 400
+    assert transition(server, "bob", "m-legacy", 99, "Production").status_code == 404
 
 
 def test_real_client_sees_the_rule(server, monkeypatch):

@@ -139,17 +139,21 @@ class PromotionRule:
         )
 
     def _model_version(self, name, version):
-        try:
-            return self.handlers._get_model_registry_store().get_model_version(name, version)
-        except Exception:  # noqa: BLE001 - let the MLflow handler report a bad name/version
-            return None
+        return self.handlers._get_model_registry_store().get_model_version(name, version)
 
     def before_request(self):
+        """Fails closed: a request the rule cannot evaluate (bad body, unknown version, store
+        error) is answered with MLflow's own error instead of reaching the handler."""
+        from mlflow.exceptions import MlflowException
+
         view = current_app.view_functions.get(request.endpoint)
         check = self.guarded.get(view)
         if check is None:
             return None
-        return check(self._username())
+        try:
+            return check(self._username())
+        except MlflowException as exc:
+            return _error(exc.get_http_status_code(), exc.error_code, exc.message)
 
     def _set_alias(self, username):
         from mlflow.protos.model_registry_pb2 import SetRegisteredModelAlias
@@ -161,8 +165,6 @@ class PromotionRule:
         if not self._may_promote(username):
             return self._refuse_not_promoter(username, action)
         mv = self._model_version(msg.name, msg.version)
-        if mv is None:
-            return None
         if self.settings.staging_alias not in (mv.aliases or []):
             _log.warning("refused (400): %s tried to %s without %r", username, action,
                          self.settings.staging_alias)
@@ -189,13 +191,8 @@ class PromotionRule:
         from mlflow.protos.model_registry_pb2 import TransitionModelVersionStage
 
         msg = self.handlers._get_request_message(TransitionModelVersionStage())
-        try:
-            target = get_canonical_stage(msg.stage)
-        except Exception:  # noqa: BLE001 - the handler reports an invalid stage
-            return None
+        target = get_canonical_stage(msg.stage)
         mv = self._model_version(msg.name, msg.version)
-        if mv is None:
-            return None
         if "Production" not in (target, mv.current_stage):
             return None
         action = (f"transition {msg.name} version {msg.version} "
