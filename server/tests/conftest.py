@@ -278,7 +278,7 @@ def postgres():
     if not (PG_BIN / "initdb").exists():
         pytest.fail(f"PostgreSQL 15 binaries not found in {PG_BIN} (set PG_BIN)")
     # Not under pytest's tmp dir: that is private to root, and the server runs as postgres.
-    root = tempfile.mkdtemp(prefix="mlflow-aws-pg-")
+    root = tempfile.mkdtemp(prefix="mlflow-aws-auth-pg-")
     pg = Postgres(root)
     try:
         pg.start()

@@ -222,6 +222,29 @@ def test_real_client_sees_the_rule(server, monkeypatch):
         client.set_registered_model_alias("m-client", "production", "1")
 
 
+def test_no_secret_in_argv_or_logs(server):
+    """Passwords and the secret key reach the server only through stdin (bootstrap) and the
+    environment: not in any process's argv of the server's process group, nor in its log."""
+    import os
+
+    site = server.site
+    secrets_ = [site.admin_password, site.secret_key, *site.passwords.values()]
+    argvs = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getpgid(int(pid)) != server.proc.pid:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argvs.append(f.read().decode(errors="replace"))
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+    assert len(argvs) >= 2, argvs  # mlflow server and its uvicorn
+    logs = server.logs()
+    for secret in secrets_:
+        assert not any(secret in a for a in argvs)
+        assert secret not in logs
+
+
 def test_graphql_cannot_set_aliases_or_stages():
     """The rule guards the REST handlers; GraphQL must offer no other way to mutate. If MLflow
     adds a mutation, this fails and the rule must cover it."""
@@ -347,6 +370,8 @@ def test_removed_user_is_disabled(tmp_path, start_server):
     site.write_config()
     proc = site.bootstrap()
     assert "disabled users not in the config: carol" in proc.stderr
+    for secret in [site.admin_password, *old.values()]:
+        assert secret not in proc.stderr + proc.stdout
     srv = start_server(site)
     path = f"{API}/experiments/search?max_results=1"
     assert srv.call("GET", path, auth=("carol", old["carol"])).status_code == 401
