@@ -98,6 +98,27 @@ def test_no_credentials_is_401(server, path):
     assert server.call("GET", path).status_code == 401
 
 
+@pytest.mark.parametrize("method,path", [("POST", "/v1/traces"), ("GET", "/ajax-api/3.0/jobs/1"),
+                                         ("POST", "/ajax-api/3.0/jobs/search")])
+def test_fastapi_native_routes_need_credentials(server, method, path):
+    """Routes FastAPI serves outside the Flask app (MLflow 3.5's basic-auth leaves them open)."""
+    headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": "0"}
+    assert server.call(method, path, headers=headers, data=b"").status_code == 401
+    wrong = ("alice", "not-her-password-123")
+    assert server.call(method, path, auth=wrong, headers=headers, data=b"").status_code == 401
+
+
+def test_otlp_traces_need_edit_on_the_experiment(server):
+    exp = ok(server.call("POST", f"{API}/experiments/create", "alice",
+                         json={"name": "traces-alice"}))["experiment_id"]
+    headers = {"Content-Type": "application/x-protobuf", "x-mlflow-experiment-id": exp}
+    # bob has READ (defaultPermission) on alice's experiment: he may not write traces there.
+    assert server.call("POST", "/v1/traces", "bob", headers=headers, data=b"").status_code == 403
+    # alice passes auth; the OTLP handler then rejects the empty export itself.
+    resp = server.call("POST", "/v1/traces", "alice", headers=headers, data=b"")
+    assert resp.status_code not in (401, 403), resp.text
+
+
 def test_wrong_password_is_401(server):
     path = f"{API}/experiments/search?max_results=1"
     assert server.call("GET", path, auth=("alice", "not-her-password-123")).status_code == 401

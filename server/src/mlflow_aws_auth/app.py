@@ -84,6 +84,11 @@ def create_app(app=None):
 
     flask_app = app if app is not None else flask_app
     served = basic_auth.create_app(flask_app)
+    if served is not flask_app and not hasattr(basic_auth, "add_fastapi_permission_middleware"):
+        # MLflow 3.5: basic-auth leaves the FastAPI-native routes open (fastapi_auth.py).
+        from mlflow_aws_auth.fastapi_auth import add_native_route_auth
+
+        add_native_route_auth(served, basic_auth)
     rule = PromotionRule(settings, basic_auth.store)
     flask_app.before_request(rule.before_request)
     flask_app.after_request(rule.after_request)
