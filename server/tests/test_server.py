@@ -266,6 +266,25 @@ def test_no_secret_in_argv_or_logs(server):
         assert secret not in logs
 
 
+def test_extra_client_script_passes(server):
+    """tests/extra_client.py is what the end-to-end test's extra-client hook runs; run it here
+    with the hook's environment so it is known to work."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, MLFLOW_TRACKING_URI=server.url, MLFLOW_TRACKING_USERNAME=ADMIN,
+               MLFLOW_TRACKING_PASSWORD=server.site.admin_password,
+               MLFLOW_E2E_USERS=json.dumps(server.site.passwords),
+               MLFLOW_E2E_PROMOTERS=json.dumps(server.site.promoters))
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("extra_client.py"))],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok   promotion recorded" in proc.stdout
+
+
 def test_graphql_cannot_set_aliases_or_stages():
     """The rule guards the REST handlers; GraphQL must offer no other way to mutate. If MLflow
     adds a mutation, this fails and the rule must cover it."""
@@ -407,3 +426,18 @@ def test_bootstrap_refuses_missing_user_password(tmp_path):
     proc = site.bootstrap(check=False)
     assert proc.returncode == 1
     assert "no value for parameter(s) /mlflow-aws/test/auth/users/alice" in proc.stderr
+
+
+def test_bootstrap_reports_every_config_problem_at_once(tmp_path):
+    site = Site(tmp_path, users=["alice"], promoters=[])
+    site.config_path.write_text(
+        "[mlflow]\ndefault_permission = WRITE\ndatabase_uri = sqlite:///x.db\n"
+        f"admin_username = {ADMIN}\nadmin_password = password1234\n"
+        "[mlflow_aws]\nusers = alice\npromoters = mallory\n"
+        "production_alias = staging\nstaging_alias = staging\n")
+    proc = site.bootstrap(check=False)
+    assert proc.returncode == 1
+    for problem in ["default_permission='WRITE'", "admin_password must be empty",
+                    "promoters ['mallory'] are not in users", "must be set and differ"]:
+        assert problem in proc.stderr, proc.stderr
+    assert "password1234" not in proc.stderr.replace("admin_password", "")
