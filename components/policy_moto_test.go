@@ -3,7 +3,7 @@ package components
 // TestTrackingServerPolicyEnforcedByMoto runs the tracking server's inline policy, rendered by
 // TrackingServerPolicy, under moto's IAM enforcement and checks what the role may and may not do.
 //
-// How moto (5.2.1, the version on the machine image) enforces IAM, as read from
+// How moto (5.2.5, pinned in .ci/requirements-tools.txt) enforces IAM, as read from
 // moto/core/authorization.py and moto/iam/access_control.py and observed here:
 //   - INITIAL_NO_AUTH_ACTION_COUNT=N lets the first N requests through unchecked; every later
 //     request has its SigV4 signature and its action checked.
@@ -152,16 +152,16 @@ func startMotoServer(t *testing.T) string {
 	return testenv.StartMoto(t, "INITIAL_NO_AUTH_ACTION_COUNT="+strconv.Itoa(motoSetupCalls))
 }
 
-// startMotoDriver starts testdata/moto_driver.py with the first python3 on PATH and stops it
-// in t.Cleanup.
+// startMotoDriver starts testdata/moto_driver.py with the first python3 on PATH (the tools
+// venv's, which internal/testenv puts first: it has boto3) and stops it in t.Cleanup.
 func startMotoDriver(t *testing.T, endpoint string) *motoDriver {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Fatalf("python3 not found on PATH (%v): the first python3 on PATH carries boto3 and moto on the machine image", err)
+		t.Fatalf("python3 not found on PATH (%v): .tools/venv provides it: %s", err, testenv.InstallHint)
 	}
 	if out, err := exec.Command(py, "-c", "import boto3").CombinedOutput(); err != nil {
-		t.Fatalf("%s cannot import boto3 (%v): %s; the first python3 on PATH must be the interpreter that ships moto and boto3", py, err, out)
+		t.Fatalf("%s cannot import boto3 (%v): %s; the first python3 on PATH must be .tools/venv's (%s)", py, err, out, testenv.InstallHint)
 	}
 	script, err := filepath.Abs(filepath.Join("testdata", "moto_driver.py"))
 	if err != nil {
@@ -263,7 +263,7 @@ func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 
 	// The trust policy is the production EC2AssumeRolePolicy() plus, in this test's copy only,
 	// the caller user as a second principal so that the test can assume the role. The principal
-	// goes into the existing statement instead of a statement of its own: when moto 5.2.1 checks
+	// goes into the existing statement instead of a statement of its own: when moto checks
 	// sts:AssumeRole by an IAM user it crashes (HTTP 500, TypeError) on a statement whose
 	// Principal has no "AWS" key, and it treats a statement naming another principal as an
 	// explicit Deny. The production document itself is not changed.

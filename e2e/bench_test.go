@@ -108,35 +108,10 @@ func BenchmarkLaunchVsSeed(b *testing.B) {
 func launchSeed(t testing.TB, c *cloud, role []string, venv, backendURI, artifactRoot string) *server {
 	t.Helper()
 	port := testenv.FreePort(t)
-	s := &server{url: "http://127.0.0.1:" + strconv.Itoa(port), logs: &testenv.LogBuffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command(filepath.Join(venv, "bin", "mlflow"), "server", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+	cmd := exec.Command(filepath.Join(venv, "bin", "mlflow"), "server", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
 		"--backend-store-uri", backendURI, "--default-artifact-root", artifactRoot)
-	s.cmd.Env = c.env(t.TempDir(), role)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		if resp, err := http.Get(s.url + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-			t.Fatalf("the seed server exited: %v\n%s", err, s.logs.Tail(6000))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the seed server did not answer /health\n%s", s.logs.Tail(6000))
-		}
-	}
+	cmd.Env = c.env(t.TempDir(), role)
+	return startServer(t, cmd, port, "the seed server")
 }
 
 // loadResult is one load level's outcome: requests per second and latency percentiles (ms).

@@ -52,16 +52,31 @@ const EnvExtraClient = "MLFLOW_E2E_EXTRA_CLIENT"
 // allowed Host answers and evil.example gets 403; an allowed Origin's POST succeeds, another's is
 // refused; (6) stop and relaunch: the launcher takes the db upgrade path and everything is there.
 //
-// (8) The extra-client hook: when MLFLOW_E2E_EXTRA_CLIENT names a Python file, it runs after step
-// 6 with the client's interpreter (the server venv's python: MLflow and boto3), with
-// MLFLOW_TRACKING_URI, MLFLOW_E2E_S3_ENDPOINT_URL (moto), MLFLOW_E2E_BUCKET, and
-// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_DEFAULT_REGION of a moto user that may read the
-// bucket; a non-zero exit fails the test and prints its output. E.g.
+// (8) The extra-client hook: when MLFLOW_E2E_EXTRA_CLIENT names a Python file (checked before
+// anything starts; a relative path is taken from the directory go test was started in), it runs
+// after step 6 with the client's interpreter (the server venv's python: MLflow and boto3, by
+// absolute path; PATH is /usr/bin:/bin) and the client's environment: MLFLOW_TRACKING_URI,
+// MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD and _UPLOAD set to false (see clientEnv), plus
+// MLFLOW_E2E_S3_ENDPOINT_URL (moto: pass it as boto3's endpoint_url, nothing else points boto3
+// there), MLFLOW_E2E_BUCKET, AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of
+// moto's admin user (allowed everything). A non-zero exit fails the test and prints its output.
+// A cold run builds two venvs, so give go test a timeout above its default 10 minutes:
 //
-//	MLFLOW_E2E_EXTRA_CLIENT=$PWD/my_scenario.py go test -count=1 -run TestRealMLflowEndToEnd ./e2e/
+//	MLFLOW_E2E_EXTRA_CLIENT=$PWD/my_scenario.py go test -count=1 -timeout 40m -run TestRealMLflowEndToEnd ./e2e/
 //
 // Every server listens on 127.0.0.1 only and is stopped by the test, also on failure.
 func TestRealMLflowEndToEnd(t *testing.T) {
+	extra := os.Getenv(EnvExtraClient)
+	if extra != "" {
+		abs, err := filepath.Abs(filepath.Join(os.Getenv("PWD"), extra))
+		if filepath.IsAbs(extra) {
+			abs, err = extra, nil
+		}
+		if _, statErr := os.Stat(abs); err != nil || statErr != nil {
+			t.Fatalf("%s=%s: no such file (%v %v)", EnvExtraClient, extra, err, statErr)
+		}
+		extra = abs
+	}
 	dev, old, params := devDocuments(t, oldestRelease)
 	env := dev.env(t)
 	t.Logf("dev stack: MLflow %s, artifacts %s, parameter %s", params.MLflowVersion, params.ArtifactsURI, params.PasswordParameterName)
@@ -144,7 +159,7 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	}
 
 	// (8) Further scenarios against the same server.
-	if extra := os.Getenv(EnvExtraClient); extra != "" {
+	if extra != "" {
 		runExtraClient(t, extra, newVenv, s, cloud)
 	}
 }

@@ -417,15 +417,23 @@ func launch(t testing.TB, d document, c *cloud, role []string, venv string, over
 	for k, v := range overrides {
 		env = append(env, k+"="+v)
 	}
-	s := &server{url: "http://127.0.0.1:" + strconv.Itoa(port), logs: &testenv.LogBuffer{}, exited: make(chan error, 1)}
-	s.cmd = exec.Command("/bin/bash", "-c", `umask 077; exec "$0"`, launcher)
-	s.cmd.Env = env
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command("/bin/bash", "-c", `umask 077; exec "$0"`, launcher)
+	cmd.Env = env
+	return startServer(t, cmd, port, "the launcher")
+}
+
+// startServer starts cmd (an MLflow server listening on 127.0.0.1:port) in its own process
+// group, stops the group in t.Cleanup (also when the test fails), and waits until /health
+// answers 200, failing the test when cmd exits first or after 3 minutes.
+func startServer(t testing.TB, cmd *exec.Cmd, port int, what string) *server {
+	t.Helper()
+	s := &server{url: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, logs: &testenv.LogBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	go func() { s.exited <- cmd.Wait() }()
 	t.Cleanup(func() { s.stop(t) })
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -438,11 +446,11 @@ func launch(t testing.TB, d document, c *cloud, role []string, venv string, over
 		select {
 		case err := <-s.exited:
 			s.exited <- err
-			t.Fatalf("the launcher exited before /health answered: %v\n%s", err, s.logs.Tail(8000))
-		case <-time.After(500 * time.Millisecond):
+			t.Fatalf("%s exited before /health answered: %v\n%s", what, err, s.logs.Tail(8000))
+		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/health did not answer 200 within 3 minutes\n%s", s.logs.Tail(8000))
+			t.Fatalf("%s: /health did not answer 200 within 3 minutes\n%s", what, s.logs.Tail(8000))
 		}
 	}
 }

@@ -289,7 +289,7 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 		t.Helper()
 		bin := mkdir(t, t.TempDir(), "bin")
 		for name, body := range map[string]string{
-			"aws":   "#!/bin/bash\n[[ \"$1 $2\" == 's3 cp' ]] || exit 2\ncp " + strconv.Quote(served) + " \"${@: -1}\"\n",
+			"aws":   "#!/bin/bash\n[[ \"$1 $2\" == 's3 cp' && \" $* \" == *\" --region \"* ]] || exit 2\ncp " + strconv.Quote(served) + " \"${@: -1}\"\n",
 			"sleep": "#!/bin/bash\nexit 0\n",
 		} {
 			if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {

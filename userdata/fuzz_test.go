@@ -130,7 +130,7 @@ func FuzzBackendStoreURI(f *testing.F) {
 		if _, has := u.User.Password(); has {
 			t.Fatalf("%q carries a password", raw)
 		}
-		if u.Scheme != "postgresql" || u.User.Username() != user || u.Hostname() != host ||
+		if u.Scheme != BackendStoreScheme || u.User.Username() != user || u.Hostname() != host ||
 			u.Port() != strconv.Itoa(port) || strings.TrimPrefix(u.Path, "/") != db || u.Query().Get("sslmode") != "verify-full" ||
 			u.Query().Get("sslrootcert") != RDSCABundlePath || len(u.Query()) != 2 {
 			t.Fatalf("%q does not round-trip user %q host %q port %d db %q", raw, user, host, port, db)

@@ -3,7 +3,7 @@
 //
 // The document follows the cloud-init module reference (write_files, runcmd) and the MLflow
 // self-hosting guide (https://mlflow.org/docs/latest/self-hosting): MLflow runs from a Python
-// 3.12 venv as the unprivileged "mlflow" user under systemd, reads the backend store password
+// 3.11 venv (installed from a hashed lock) as the unprivileged "mlflow" user under systemd, reads the backend store password
 // from an SSM SecureString parameter at start into PGPASSWORD (never into argv, user data or a
 // world-readable file), runs "mlflow db upgrade" on an initialised database, then execs
 // "mlflow server".

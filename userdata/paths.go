@@ -5,7 +5,7 @@ package userdata
 const (
 	// ServiceUser is the unprivileged system user (and group) mlflow.service runs as.
 	ServiceUser = "mlflow"
-	// VenvDir is the Python 3.12 virtual environment MLflow is installed into.
+	// VenvDir is the Python 3.11 virtual environment MLflow is installed into (from the lock).
 	VenvDir = "/opt/mlflow/venv"
 	// Python is the interpreter the venv is created with: AL2023's python3.11 package, the CPython
 	// minor the locks in userdata/lock target (MLflow needs >= 3.10; AL2023's python3 is 3.9).

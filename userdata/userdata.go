@@ -279,7 +279,7 @@ type templateData struct {
 	VenvDir, Python, VenvLockMarker, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
 	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                                    string
 	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                                      string
-	MLflowVersion, LockURI, LockSHA256                                                           string
+	MLflowVersion, LockURI, LockSHA256, Region                                                   string
 	RDSCABundlePath, RDSCABundleURL                                                              string
 }
 
@@ -355,7 +355,7 @@ func Render(p Params) (string, error) {
 		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
 		BootstrapUnitName: BootstrapUnitName, BootstrapUnitPath: BootstrapUnitPath, BootstrapDoneMarker: BootstrapDoneMarker,
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
-		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256,
+		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256, Region: p.Region,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
 	}
 	files := []struct {

@@ -41,7 +41,7 @@ func TestBackendStoreURIHasNoPasswordAndVerifiesTLS(t *testing.T) {
 			if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != rootCert || len(q) != 2 || len(q["sslrootcert"]) != 1 {
 				t.Errorf("BackendStoreURI = %q: query %v, want only sslmode=verify-full and sslrootcert=%s", s, q, rootCert)
 			}
-			if u.Scheme != "postgresql" || u.User.Username() != p.DatabaseUser || u.Hostname() != p.BackendStoreHost ||
+			if u.Scheme != BackendStoreScheme || u.User.Username() != p.DatabaseUser || u.Hostname() != p.BackendStoreHost ||
 				u.Port() != fmt.Sprint(p.BackendStorePort) || u.Path != "/"+p.DatabaseName {
 				t.Errorf("BackendStoreURI = %q does not round-trip user/host/port/database of %+v", s, p)
 			}

@@ -272,10 +272,19 @@ func IsHostName(h string) bool {
 	return true
 }
 
-// CheckHostPort returns nil when h is "host" or "host:port", host as IsHostName accepts and port
-// 1 to 65535 in canonical decimal: the form of MLflow's --allowed-hosts entries (MLflow,
-// "Protect Your Tracking Server from Network Exposure"). No scheme, path, wildcard or IPv6.
+// CheckHostPort returns nil when h is "host" or "host:port", host as IsHostName accepts, in lower
+// case and without a trailing dot, and port 1 to 65535 in canonical decimal: the form of MLflow's
+// --allowed-hosts entries (MLflow, "Protect Your Tracking Server from Network Exposure"). No
+// scheme, path, wildcard or IPv6. MLflow compares the Host header with each entry exactly, and
+// clients send host names lower-cased and without the root dot (RFC 9110, section 7.2; RFC 4343),
+// so "MLflow.Example.com" would be accepted here but refuse every real request.
 func CheckHostPort(h string) error {
+	if strings.Contains(h, "/") {
+		return fmt.Errorf("%q is a URL or path; want host or host:port (no scheme, path, wildcard or IPv6)", h)
+	}
+	if h != strings.ToLower(h) {
+		return fmt.Errorf("%q has upper-case letters; write %q (MLflow compares the Host header exactly and clients send it in lower case)", h, strings.ToLower(h))
+	}
 	host := h
 	if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		port := h[i+1:]
@@ -284,6 +293,9 @@ func CheckHostPort(h string) error {
 		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
 			return fmt.Errorf("%q has a port that is not 1..65535", h)
 		}
+	}
+	if strings.HasSuffix(host, ".") {
+		return fmt.Errorf("%q ends in a dot; write it without (clients send the Host header without the root dot)", h)
 	}
 	if !IsHostName(host) {
 		return fmt.Errorf("%q is not host or host:port with a DNS name or IPv4 address (no scheme, path, wildcard or IPv6)", h)

@@ -60,7 +60,8 @@ func TestNamesFollowTheirRules(t *testing.T) {
 			[]string{"", "/aws/x", "/ssm/x", "awsx", "a/b", "/a//b", "/a/", "/a b", strings.Repeat("a", 1012)}},
 		{"host:port", CheckHostPort,
 			[]string{"localhost", "mlflow.example.com:443", "203.0.113.10:5000", strings.Repeat("a", 63) + ".com"},
-			[]string{"", "*.x", "https://x", "[::1]:5000", "x:0", "x:65536", "x:05", "999.1.1.1", "a b"}},
+			[]string{"", "*.x", "https://x", "[::1]:5000", "x:0", "x:65536", "x:05", "999.1.1.1", "a b",
+				"MLflow.Example.com", "HOST:5000", "mlflow.example.com.", "mlflow.example.com.:443", "x/y", "http://h:5000"}},
 	} {
 		for _, g := range c.good {
 			if err := c.check(g); err != nil {
@@ -106,6 +107,20 @@ func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{"dev_1": "dev-1", "my.stack": "my-stack", "a--b": "a-b", "x-": "x", "Dev": "Dev", "prod": "prod", "_": ""} {
 		if got := Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCheckHostPortSaysWhatToWrite: the messages for a URL, upper case and a trailing dot say
+// what is wrong (not "a port that is not 1..65535") and, for case, the value to write instead.
+func TestCheckHostPortSaysWhatToWrite(t *testing.T) {
+	for h, want := range map[string]string{
+		"http://mlflow.example.com": "is a URL or path",
+		"MLflow.Example.com:443":    `write "mlflow.example.com:443"`,
+		"mlflow.example.com.":       "ends in a dot",
+	} {
+		if err := CheckHostPort(h); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckHostPort(%q) = %v, want it to say %q", h, err, want)
 		}
 	}
 }
