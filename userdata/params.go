@@ -60,4 +60,34 @@ type Params struct {
 	// must be https, on a host ending in .amazonaws.com or .amazonaws.com.cn, with a path ending
 	// in .pem. Empty means RDSCABundleURL(Region) (Render fills it in; Validate accepts it).
 	RDSCABundleURL string
+	// Auth turns on MLflow authentication (the mlflow-aws app); nil means none.
+	Auth *AuthParams
+}
+
+// AuthParams turn on MLflow authentication: the mlflow-aws app (MLflow's basic-auth app plus
+// the promotion rule; package server) with its users as code. Params.Auth nil means none.
+// No field holds a secret: the passwords and the Flask secret key are SSM SecureStrings the
+// launcher reads at start.
+type AuthParams struct {
+	// AdminUsername is the MLflow admin user, e.g. "mlflow-admin" (never MLflow's default
+	// "admin"): a letter, then letters, digits, '.', '_' or '-', at most 64.
+	AdminUsername string
+	// DefaultPermission is what every user may do on others' experiments and models: READ,
+	// EDIT, MANAGE or NO_PERMISSIONS (MLflow, "Authentication", default_permission).
+	DefaultPermission string
+	// Users are the names of the other users (same rule as AdminUsername); each has its password
+	// in SSM at ParameterPath + "/users/<name>". Users not listed are disabled at start.
+	Users []string
+	// Promoters are the users (a subset of Users) who, with the admin, may set or move
+	// ProductionAlias (and the legacy stage Production).
+	Promoters []string
+	// ProductionAlias and StagingAlias name the registered-model aliases of the promotion rule:
+	// a version may receive ProductionAlias only while it holds StagingAlias.
+	ProductionAlias, StagingAlias string
+	// ParameterPath is the SSM path of the auth SecureStrings, e.g. "/mlflow-aws/dev/auth":
+	// ParameterPath + "/admin-password" and ParameterPath + "/users/<name>".
+	ParameterPath string
+	// SecretKeyParameterName is the SSM SecureString holding the Flask secret key
+	// (MLFLOW_FLASK_SERVER_SECRET_KEY), e.g. "/mlflow-aws/dev/flask-secret-key".
+	SecretKeyParameterName string
 }
