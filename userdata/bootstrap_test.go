@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
+	"github.com/mlflow-aws/mlflow-aws/server"
 )
 
 // TestBootstrapFetchesRDSCABundle runs the bootstrap's real fetch_ca_bundle (with its log) against
@@ -264,6 +265,14 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 	if err := os.WriteFile(lockFile, []byte(lockText), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	wheel, err := server.BuildWheel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wheelFile := filepath.Join(t.TempDir(), wheel.FileName)
+	if err := os.WriteFile(wheelFile, wheel.Content, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tampered := filepath.Join(t.TempDir(), "tampered.txt")
 	if err := os.WriteFile(tampered, []byte(lockText+"# changed\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -283,13 +292,15 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// buildVenv runs build_venv at venv with the stub aws serving served; sleep is stubbed so
-	// the bootstrap's retries do not wait.
+	// buildVenv runs build_venv at venv with the stub aws serving served as the lock (and the
+	// real plugin wheel for the .whl key); sleep is stubbed so the bootstrap's retries do not wait.
 	buildVenv := func(t *testing.T, venv, served string) (string, error) {
 		t.Helper()
 		bin := mkdir(t, t.TempDir(), "bin")
 		for name, body := range map[string]string{
-			"aws":   "#!/bin/bash\n[[ \"$1 $2\" == 's3 cp' && \" $* \" == *\" --region \"* ]] || exit 2\ncp " + strconv.Quote(served) + " \"${@: -1}\"\n",
+			"aws": "#!/bin/bash\n[[ \"$1 $2\" == 's3 cp' && \" $* \" == *\" --region \"* ]] || exit 2\n" +
+				"case \"${@: -2:1}\" in *.whl) src=" + strconv.Quote(wheelFile) + " ;; *) src=" + strconv.Quote(served) + " ;; esac\n" +
+				"cp \"$src\" \"${@: -1}\"\n",
 			"sleep": "#!/bin/bash\nexit 0\n",
 		} {
 			if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
@@ -309,8 +320,11 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 	}
 	complete := func(t *testing.T, venv string) {
 		t.Helper()
-		if b, err := os.ReadFile(filepath.Join(venv, VenvLockMarker)); err != nil || strings.TrimSpace(string(b)) != lockSHA {
-			t.Errorf("marker %q (err %v), want the lock's SHA-256", b, err)
+		if b, err := os.ReadFile(filepath.Join(venv, VenvLockMarker)); err != nil || strings.TrimSpace(string(b)) != lockSHA+" "+wheel.SHA256 {
+			t.Errorf("marker %q (err %v), want the lock's and the plugin's SHA-256", b, err)
+		}
+		if _, err := os.Stat(filepath.Join(venv, "bin", server.BootstrapCommand)); err != nil {
+			t.Errorf("the plugin is not installed: %v", err)
 		}
 		if out, err := exec.Command(filepath.Join(venv, "bin", "python"), "-c", "import demo; print(demo.VALUE)").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "42" {
 			t.Errorf("the venv cannot import the locked package: %v %s", err, out)

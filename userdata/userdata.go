@@ -21,6 +21,7 @@ import (
 
 	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
 	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
+	"github.com/mlflow-aws/mlflow-aws/server"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
@@ -55,7 +56,9 @@ const (
 
 // EnvKeys lists every key EnvFile writes, in file order.
 var EnvKeys = []string{EnvBackendStoreURI, EnvDBPasswordParameter, EnvArtifactAccess, EnvArtifactsURI, EnvAllowedHosts,
-	EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
+	EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion,
+	EnvAuth, EnvAuthAdminUsername, EnvAuthDefaultPermission, EnvAuthUsers, EnvAuthPromoters, EnvAuthProductionAlias,
+	EnvAuthStagingAlias, EnvAuthParameterPath, EnvFlaskSecretKeyParameter}
 
 var (
 	dbIdentRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
@@ -104,9 +107,15 @@ func BackendStoreURIWithRootCert(p Params, rootCert string) string {
 // s3://mlflow-aws-dev-artifacts-abc/bootstrap/mlflow-3.17.2-0123456789ab.txt. The program uploads
 // the lock there; the tracking server's role may read that one key. It does not validate p.
 func LockURI(p Params, l lock.Lock) string {
+	return BootstrapObjectURI(p, l.ObjectKey())
+}
+
+// BootstrapObjectURI is the S3 URI of a program-owned object the bootstrap downloads (the lock,
+// the plugin wheel): s3://<bucket of p.ArtifactsURI>/<key>. It does not validate p.
+func BootstrapObjectURI(p Params, key string) string {
 	bucket := strings.TrimPrefix(p.ArtifactsURI, "s3://")
 	bucket, _, _ = strings.Cut(bucket, "/")
-	return "s3://" + bucket + "/" + l.ObjectKey()
+	return "s3://" + bucket + "/" + key
 }
 
 // The Amazon RDS global certificate bundles of the partitions the program supports (see
@@ -196,6 +205,7 @@ func Validate(p Params) error {
 			add("RDSCABundleURL", p.RDSCABundleURL, problem)
 		}
 	}
+	errs = append(errs, authProblems(p.Auth)...)
 	return errors.Join(errs...)
 }
 
@@ -280,6 +290,8 @@ type templateData struct {
 	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                                    string
 	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                                      string
 	MLflowVersion, LockURI, LockSHA256, Region                                                   string
+	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand        string
+	AuthDatabaseName                                                                             string
 	RDSCABundlePath, RDSCABundleURL                                                              string
 }
 
@@ -304,6 +316,9 @@ func envFile(p Params) (string, error) {
 		{"Port", EnvPort, strconv.Itoa(p.Port)},
 		{"Region", EnvAWSDefaultRegion, p.Region},
 		{"Region", EnvAWSRegion, p.Region},
+	}
+	for _, kv := range authEnv(p.Auth) {
+		vars = append(vars, struct{ field, key, value string }{"Auth", kv[0], kv[1]})
 	}
 	var b strings.Builder
 	b.WriteString("# " + EnvFilePath + ": environment of " + UnitName + " (EnvironmentFile=). Rendered by\n")
@@ -350,8 +365,15 @@ func Render(p Params) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("MLflowVersion: %w", err)
 	}
+	wheel, err := pluginWheel()
+	if err != nil {
+		return "", err
+	}
 	data := templateData{
-		VenvDir: VenvDir, Python: Python, VenvLockMarker: VenvLockMarker, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
+		PluginURI: BootstrapObjectURI(p, wheel.ObjectKey()), PluginSHA256: wheel.SHA256, PluginFileName: wheel.FileName,
+		PluginDistribution: "mlflow-aws-auth", PluginApp: server.AppName, PluginCommand: server.BootstrapCommand,
+		AuthDatabaseName: AuthDatabaseName,
+		VenvDir:          VenvDir, Python: Python, VenvLockMarker: VenvLockMarker, EnvFilePath: EnvFilePath, LauncherPath: LauncherPath,
 		DBStateHelperPath: DBStateHelperPath, BootstrapPath: BootstrapPath, UnitName: UnitName,
 		BootstrapUnitName: BootstrapUnitName, BootstrapUnitPath: BootstrapUnitPath, BootstrapDoneMarker: BootstrapDoneMarker,
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,

@@ -291,7 +291,8 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 		content := mustFile(t, d, files, EnvFilePath)
 		env := parseEnvFile(t, content)
 		wantKeys := []string{EnvBackendStoreURI, EnvDBPasswordParameter, EnvArtifactAccess, EnvArtifactsURI, EnvAllowedHosts,
-			EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion}
+			EnvWorkers, EnvHost, EnvPort, EnvAWSDefaultRegion, EnvAWSRegion, EnvAuth, EnvAuthAdminUsername, EnvAuthDefaultPermission,
+			EnvAuthUsers, EnvAuthPromoters, EnvAuthProductionAlias, EnvAuthStagingAlias, EnvAuthParameterPath, EnvFlaskSecretKeyParameter}
 		var keys []string
 		for k := range env {
 			keys = append(keys, k)
@@ -371,11 +372,13 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		if len(runcmd) != 1 || fmt.Sprintf("%q", runcmd[0]) != fmt.Sprintf("%q", wantRuncmd) {
 			t.Errorf("%s: runcmd = %q, want [%q] (list form, no shell string)", d.name, runcmd, wantRuncmd)
 		}
-		// Gzipped for EC2, with room to spare for long names and many allowed hosts.
+		// Gzipped for EC2, with a quarter of the limit to spare for long names and many allowed
+		// hosts (4 KiB gzipped, dozens of long host names); the configuration refuses, naming the
+		// key, whatever would not fit (internal/config's user data size check).
 		if enc, err := EncodeForEC2(d.text); err != nil {
 			t.Errorf("%s: %v", d.name, err)
-		} else if n := base64.StdEncoding.DecodedLen(len(enc)); n > MaxUserDataBytes/2 {
-			t.Errorf("%s: %d bytes gzipped, want under half the EC2 limit %d", d.name, n, MaxUserDataBytes)
+		} else if n := base64.StdEncoding.DecodedLen(len(enc)); n > MaxUserDataBytes*3/4 {
+			t.Errorf("%s: %d bytes gzipped, want under three quarters of the EC2 limit %d", d.name, n, MaxUserDataBytes)
 		}
 		if strings.Contains(d.text, "PGPASSWORD=") && !strings.Contains(d.text, `PGPASSWORD="$(aws ssm get-parameter`) {
 			t.Errorf("%s: assigns PGPASSWORD from something other than SSM", d.name)
