@@ -3,6 +3,7 @@ package components
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -51,18 +52,18 @@ var S3ObjectActions = []string{
 //   - s3:ListBucket and s3:GetBucketLocation on bucketArn ("arn:aws:s3:::name"), the listing
 //     limited to s3:prefix values prefix and prefix/*;
 //   - S3ObjectActions on bucketArn + "/" + prefix + "/*";
-//   - s3:GetObject on the one object lockObjectKey (the venv's hashed dependency lock the
-//     bootstrap installs, lock.Lock.ObjectKey);
+//   - s3:GetObject on exactly the objects objectKeys (what the bootstrap installs: the venv's
+//     hashed dependency lock, lock.Lock.ObjectKey, and the plugin wheel, server.Wheel.ObjectKey);
 //   - ssm:GetParameter on the one SecureString parameter parameterArn (decryption with the
 //     AWS managed key aws/ssm needs no KMS statement).
 //
 // prefix is the artifacts prefix without slashes at either end, e.g. "artifacts". It returns an
 // error when an argument is empty.
-func TrackingServerPolicy(bucketArn, prefix, lockObjectKey, parameterArn string) (PolicyDocument, error) {
+func TrackingServerPolicy(bucketArn, prefix string, objectKeys []string, parameterArn string) (PolicyDocument, error) {
 	prefix = strings.Trim(prefix, "/")
-	if bucketArn == "" || prefix == "" || lockObjectKey == "" || parameterArn == "" {
-		return PolicyDocument{}, fmt.Errorf("tracking server policy: bucket ARN %q, prefix %q, lock object key %q and parameter ARN %q must all be set",
-			bucketArn, prefix, lockObjectKey, parameterArn)
+	if bucketArn == "" || prefix == "" || len(objectKeys) == 0 || slices.Contains(objectKeys, "") || parameterArn == "" {
+		return PolicyDocument{}, fmt.Errorf("tracking server policy: bucket ARN %q, prefix %q, bootstrap object keys %q and parameter ARN %q must all be set",
+			bucketArn, prefix, objectKeys, parameterArn)
 	}
 	return PolicyDocument{
 		Version: policyVersion,
@@ -94,7 +95,7 @@ func TrackingServerPolicy(bucketArn, prefix, lockObjectKey, parameterArn string)
 				Sid:      "ReadServerLock",
 				Effect:   "Allow",
 				Action:   []string{"s3:GetObject"},
-				Resource: []string{bucketArn + "/" + lockObjectKey},
+				Resource: objectARNs(bucketArn, objectKeys),
 			},
 			{
 				Sid:      "ReadDbPassword",
@@ -104,6 +105,15 @@ func TrackingServerPolicy(bucketArn, prefix, lockObjectKey, parameterArn string)
 			},
 		},
 	}, nil
+}
+
+// objectARNs are the ARNs of keys in the bucket bucketArn.
+func objectARNs(bucketArn string, keys []string) []string {
+	var arns []string
+	for _, k := range keys {
+		arns = append(arns, bucketArn+"/"+k)
+	}
+	return arns
 }
 
 // EC2AssumeRolePolicy is the trust policy letting EC2 assume the tracking server's role.

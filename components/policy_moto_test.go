@@ -296,7 +296,7 @@ func TestTrackingServerPolicyEnforcedByMoto(t *testing.T) {
 		"PolicyDocument": fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":%q}]}`, roleArn),
 	})
 
-	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, motoLockKey, parameterArn)
+	doc, err := TrackingServerPolicy(bucketArn, ArtifactsPrefix, []string{motoLockKey}, parameterArn)
 	if err != nil {
 		t.Fatalf("TrackingServerPolicy(%q, %q, %q): %v", bucketArn, ArtifactsPrefix, parameterArn, err)
 	}

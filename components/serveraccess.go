@@ -10,7 +10,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
-	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
 // SSMManagedInstanceCorePolicy is the AWS managed policy for Session Manager (without the
@@ -34,7 +33,7 @@ type instanceRole struct {
 // (TrackingServerPolicy), the Session Manager managed policy and the instance profile (IAM User
 // Guide, "Use an IAM role to grant permissions to applications running on Amazon EC2
 // instances").
-func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs, serverLock lock.Lock, parent pulumi.ResourceOption) (*instanceRole, error) {
+func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs, objectKeys []string, parent pulumi.ResourceOption) (*instanceRole, error) {
 	assume, err := EC2AssumeRolePolicy().JSON()
 	if err != nil {
 		return nil, err
@@ -49,7 +48,7 @@ func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 		return nil, fmt.Errorf("tracking server role: %w", err)
 	}
 	policy := pulumi.All(args.BucketArn, args.PasswordParameterArn).ApplyT(func(v []any) (string, error) {
-		doc, err := TrackingServerPolicy(v[0].(string), mlflowspec.ArtifactsPrefix, serverLock.ObjectKey(), v[1].(string))
+		doc, err := TrackingServerPolicy(v[0].(string), mlflowspec.ArtifactsPrefix, objectKeys, v[1].(string))
 		if err != nil {
 			return "", err
 		}

@@ -1,6 +1,7 @@
 package components
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
+	"github.com/mlflow-aws/mlflow-aws/server"
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
@@ -61,20 +63,38 @@ func serverAMI(ctx *pulumi.Context, args *TrackingServerArgs) (string, error) {
 	return ami.Value, nil
 }
 
-// newLockObject uploads the venv's hashed dependency lock: too large for user data (16 KiB), it
-// is an object of the stack's bucket that only the server's role may read; the user data names
-// its key and SHA-256 (userdata.LockURI).
-func newLockObject(ctx *pulumi.Context, name string, args *TrackingServerArgs, serverLock lock.Lock, parent pulumi.ResourceOption) (*s3.BucketObjectv2, error) {
-	obj, err := s3.NewBucketObjectv2(ctx, name+"-lock", &s3.BucketObjectv2Args{
-		Bucket:      args.BucketName,
-		Key:         pulumi.String(serverLock.ObjectKey()),
-		Content:     pulumi.String(serverLock.Content),
-		ContentType: pulumi.String("text/plain; charset=utf-8"),
-	}, parent)
+// bootstrapObjects are the objects the bootstrap downloads from the stack's bucket: the venv's
+// hashed dependency lock and the mlflow-aws-auth plugin wheel. Both are too large for user data
+// (16 KiB); only the server's role may read them, and the user data names their keys and
+// SHA-256 (userdata.LockURI, userdata.BootstrapObjectURI).
+type bootstrapObjects struct {
+	keys      []string
+	resources []pulumi.Resource
+}
+
+// newBootstrapObjects uploads the lock of serverLock and the plugin wheel.
+func newBootstrapObjects(ctx *pulumi.Context, name string, args *TrackingServerArgs, serverLock lock.Lock, parent pulumi.ResourceOption) (*bootstrapObjects, error) {
+	wheel, err := server.BuildWheel()
 	if err != nil {
-		return nil, fmt.Errorf("tracking server lock object: %w", err)
+		return nil, fmt.Errorf("tracking server plugin: %w", err)
 	}
-	return obj, nil
+	objects := &bootstrapObjects{}
+	for _, o := range []struct {
+		suffix, key string
+		args        *s3.BucketObjectv2Args
+	}{
+		{"-lock", serverLock.ObjectKey(), &s3.BucketObjectv2Args{Content: pulumi.String(serverLock.Content), ContentType: pulumi.String("text/plain; charset=utf-8")}},
+		{"-plugin", wheel.ObjectKey(), &s3.BucketObjectv2Args{ContentBase64: pulumi.String(base64.StdEncoding.EncodeToString(wheel.Content)), ContentType: pulumi.String("application/zip")}},
+	} {
+		o.args.Bucket, o.args.Key = args.BucketName, pulumi.String(o.key)
+		obj, err := s3.NewBucketObjectv2(ctx, name+o.suffix, o.args, parent)
+		if err != nil {
+			return nil, fmt.Errorf("tracking server bootstrap object %s: %w", o.key, err)
+		}
+		objects.keys = append(objects.keys, o.key)
+		objects.resources = append(objects.resources, obj)
+	}
+	return objects, nil
 }
 
 // launchParams is the user data input of the tracking server once the stores and the Elastic IP
@@ -102,7 +122,7 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 // userDataReplaceOnChange, so a new launch boots a new instance. The tags TagMLflowVersion and
 // TagUserDataDigest name the launch in a preview.
 func newServerInstance(ctx *pulumi.Context, name string, args *TrackingServerArgs, role *instanceRole, sg *ec2.SecurityGroup,
-	eip *ec2.Eip, lockObject *s3.BucketObjectv2, parent pulumi.ResourceOption) (*ec2.Instance, error) {
+	eip *ec2.Eip, objects *bootstrapObjects, parent pulumi.ResourceOption) (*ec2.Instance, error) {
 	amiID, err := serverAMI(ctx, args)
 	if err != nil {
 		return nil, err
@@ -141,7 +161,7 @@ func newServerInstance(ctx *pulumi.Context, name string, args *TrackingServerArg
 	}
 	// The policies and the lock go first: the bootstrap reads the lock and the password, and
 	// writes artifacts, at first boot.
-	opts := []pulumi.ResourceOption{parent, pulumi.DependsOn(append(slices.Clone(role.policies), lockObject))}
+	opts := []pulumi.ResourceOption{parent, pulumi.DependsOn(append(slices.Clone(role.policies), objects.resources...))}
 	if args.SubnetChosenByProgram {
 		// Pulumi keeps the subnet recorded in the state (also for a replacement), so the
 		// placement changes only when subnetIds is configured (Pulumi docs, "ignoreChanges").

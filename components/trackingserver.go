@@ -110,11 +110,11 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	if err != nil {
 		return nil, fmt.Errorf("tracking server: %w", err)
 	}
-	role, err := newInstanceRole(ctx, name, args, serverLock, parent)
+	objects, err := newBootstrapObjects(ctx, name, args, serverLock, parent)
 	if err != nil {
 		return nil, err
 	}
-	lockObject, err := newLockObject(ctx, name, args, serverLock, parent)
+	role, err := newInstanceRole(ctx, name, args, objects.keys, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	if err != nil {
 		return nil, err
 	}
-	instance, err := newServerInstance(ctx, name, args, role, sg, eip, lockObject, parent)
+	instance, err := newServerInstance(ctx, name, args, role, sg, eip, objects, parent)
 	if err != nil {
 		return nil, err
 	}
