@@ -28,11 +28,13 @@ const oldestRelease = "3.5.0"
 const EnvExtraClient = "MLFLOW_E2E_EXTRA_CLIENT"
 
 // TestRealMLflowEndToEnd launches the real MLflow server from the dev stack's rendered user data
-// and uses it with the real MLflow client of the same version:
+// (with authentication on: the admin, two users and one promoter, their passwords and the Flask
+// secret key SecureStrings in moto) and uses it with the real MLflow client of the same version:
 //
 //   - Each venv is built by the document's own bootstrap (only dnf, useradd and systemctl are
-//     stubbed): python3.11, the hashed lock downloaded from moto with the instance role's
-//     credentials and checked against its SHA-256, pip --require-hashes. Venvs are cached under
+//     stubbed): python3.11, the hashed lock and the mlflow-aws-auth wheel downloaded from moto
+//     with the instance role's credentials and checked against their SHA-256, pip
+//     --require-hashes. Venvs are cached under
 //     ~/.cache/mlflow-aws/e2e by lock digest; a cached one is reused by the bootstrap itself
 //     (its marker holds the lock's digest).
 //   - PostgreSQL 15 with TLS; the launcher's URI has sslmode=verify-full against the test CA,
@@ -51,15 +53,23 @@ const EnvExtraClient = "MLFLOW_E2E_EXTRA_CLIENT"
 // s3://<bucket>/artifacts/ (besides the program's lock objects under bootstrap/); (5) every
 // allowed Host answers and evil.example gets 403; an allowed Origin's POST succeeds, another's is
 // refused; (6) stop and relaunch: the launcher takes the db upgrade path and everything is there.
+// Authentication (issue 9): /health needs no credentials, the API without them, with a wrong
+// password or as MLflow's default admin/password1234 gets 401, on 3.5.0 and after the upgrade
+// (the auth database migrated); server/tests/extra_client.py's scenarios (the default permission
+// on another user's experiment, staging allowed and production refused for a user, a promoter
+// refused outside staging and recorded inside it, the legacy stage rule) pass before and after
+// the restart; no password reaches the server's output.
 //
 // (8) The extra-client hook: when MLFLOW_E2E_EXTRA_CLIENT names a Python file (checked before
 // anything starts; a relative path is taken from the directory go test was started in), it runs
 // after step 6 with the client's interpreter (the server venv's python: MLflow and boto3, by
 // absolute path; PATH is /usr/bin:/bin) and the client's environment: MLFLOW_TRACKING_URI,
 // MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD and _UPLOAD set to false (see clientEnv), plus
-// MLFLOW_E2E_S3_ENDPOINT_URL (moto: pass it as boto3's endpoint_url, nothing else points boto3
-// there), MLFLOW_E2E_BUCKET, AWS_DEFAULT_REGION, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of
-// moto's admin user (allowed everything). A non-zero exit fails the test and prints its output.
+// MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD of the MLflow admin, MLFLOW_E2E_USERS (a JSON
+// object of every user's name and password), MLFLOW_E2E_PROMOTERS (a JSON list),
+// MLFLOW_E2E_DEFAULT_PERMISSION, MLFLOW_E2E_S3_ENDPOINT_URL (moto: pass it as boto3's
+// endpoint_url, nothing else points boto3 there), MLFLOW_E2E_BUCKET, AWS_DEFAULT_REGION, and
+// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of moto's admin user (allowed everything). A non-zero exit fails the test and prints its output.
 // A cold run builds two venvs, so give go test a timeout above its default 10 minutes:
 //
 //	MLFLOW_E2E_EXTRA_CLIENT=$PWD/my_scenario.py go test -count=1 -timeout 40m -run TestRealMLflowEndToEnd ./e2e/
@@ -77,9 +87,23 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 		}
 		extra = abs
 	}
-	dev, old, params := devDocuments(t, oldestRelease)
+	_, _, params := devDocuments(t, oldestRelease)
+	// Authentication on, with two users and one promoter (the dev stack's own settings, when it
+	// has them, with the users added).
+	auth := userdata.AuthParams{AdminUsername: "mlflow-admin", DefaultPermission: "READ", ProductionAlias: "production",
+		StagingAlias: "staging", ParameterPath: "/mlflow-aws/dev/auth", SecretKeyParameterName: "/mlflow-aws/dev/flask-secret-key"}
+	if params.Auth != nil {
+		auth = *params.Auth
+	}
+	auth.Users, auth.Promoters = []string{"alice", "bob"}, []string{"bob"}
+	params.Auth = &auth
+	dev := render(t, params)
+	oldParams := params
+	oldParams.MLflowVersion = oldestRelease
+	old := render(t, oldParams)
 	env := dev.env(t)
-	t.Logf("dev stack: MLflow %s, artifacts %s, parameter %s", params.MLflowVersion, params.ArtifactsURI, params.PasswordParameterName)
+	t.Logf("dev stack: MLflow %s, artifacts %s, parameter %s, admin %s, users %q (promoters %q)", params.MLflowVersion,
+		params.ArtifactsURI, params.PasswordParameterName, auth.AdminUsername, auth.Users, auth.Promoters)
 
 	// PostgreSQL 15 with TLS, the owner's password drawn from the generator's alphabet.
 	ca := testenv.NewCA(t, "e2e RDS CA")
@@ -87,10 +111,19 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	pg := testenv.StartPostgres(t, &cert)
 	pw := password()
 	pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, pw)
+	// RDS's master user may create databases (rds_superuser); the plugin creates mlflow_auth.
+	pg.SQL(t, "postgres", "ALTER ROLE "+params.DatabaseUser+" CREATEDB;\n")
 
 	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
 	cloud := startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
-	oldLock, newLock := cloud.putLock(t, oldestRelease), cloud.putLock(t, params.MLflowVersion)
+	secrets := cloud.putAuthSecrets(t, &auth)
+	oldLock, oldKeys := cloud.putBootstrapObjects(t, oldestRelease)
+	newLock, newKeys := cloud.putBootstrapObjects(t, params.MLflowVersion)
+	admin := []string{"MLFLOW_TRACKING_USERNAME=" + auth.AdminUsername, "MLFLOW_TRACKING_PASSWORD=" + secrets.admin}
+	usersJSON, _ := json.Marshal(secrets.users)
+	promotersJSON, _ := json.Marshal(auth.Promoters)
+	authEnv := append([]string{"MLFLOW_E2E_USERS=" + string(usersJSON), "MLFLOW_E2E_PROMOTERS=" + string(promotersJSON),
+		"MLFLOW_E2E_DEFAULT_PERMISSION=" + auth.DefaultPermission}, admin...)
 
 	caURL, curlCA := caBundleServer(t, ca.Cert)
 	caDest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
@@ -104,7 +137,7 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	}
 
 	// The venvs, each by its document's bootstrap with the role of that release's instance.
-	oldRole := cloud.instanceRole(t, oldLock.ObjectKey())
+	oldRole := cloud.instanceRole(t, oldKeys)
 	oldVenv, _, calls := bootstrap(t, old, cloud, oldRole, oldLock, caURL, curlCA, caDest)
 	for _, want := range []string{"dnf install -y python3.11 python3.11-pip awscli-2", "systemctl enable " + userdata.UnitName,
 		"systemctl start --no-block " + userdata.UnitName} {
@@ -115,7 +148,7 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	if b, err := os.ReadFile(caDest); err != nil || !strings.Contains(string(b), "BEGIN CERTIFICATE") {
 		t.Fatalf("the bootstrap did not install the CA bundle at %s: %v", caDest, err)
 	}
-	newRole := cloud.instanceRole(t, newLock.ObjectKey())
+	newRole := cloud.instanceRole(t, newKeys)
 	newVenv, _, _ := bootstrap(t, dev, cloud, newRole, newLock, caURL, curlCA, caDest)
 	for venv, want := range map[string]string{oldVenv: oldestRelease, newVenv: params.MLflowVersion} {
 		out, err := exec.Command(filepath.Join(venv, "bin", "mlflow"), "--version").CombinedOutput()
@@ -130,37 +163,47 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	if !strings.Contains(s.logs.Tail(1<<20), "database is empty: mlflow server creates the schema") {
 		t.Errorf("first start on an empty database: the launcher did not take the empty path\n%s", s.logs.Tail(4000))
 	}
-	runClient(t, oldVenv, s, "seed", state)
+	requireAuth(t, s, auth.AdminUsername, secrets.admin)
+	runClient(t, oldVenv, s, "seed", state, admin...)
 	s.stop(t)
 
 	s = launch(t, dev, cloud, newRole, newVenv, overrides)
 	requireUpgradePath(t, s)
-	runClient(t, newVenv, s, "verify-seed", state)
+	requireAuth(t, s, auth.AdminUsername, secrets.admin)
+	runClient(t, newVenv, s, "verify-seed", state, admin...)
 
 	// (1-4) A data scientist's session on the default release.
-	st := runClient(t, newVenv, s, "main", state)
+	st := runClient(t, newVenv, s, "main", state, admin...)
 	t.Logf("200 MiB artifact through the server: upload %vs, download %vs", st["big_upload_seconds"], st["big_download_seconds"])
 	requireArtifactsOnlyUnderPrefix(t, cloud, st)
-	requirePresignedURL(t, s, cloud, st)
+	requirePresignedURL(t, s, cloud, st, auth.AdminUsername, secrets.admin)
 
 	// (5) Host header and CORS.
 	// The launcher adds the private IPv4 from IMDS, bare and with the port it listens on.
 	_, port, _ := strings.Cut(strings.TrimPrefix(s.url, "http://"), ":")
 	allowed := append(strings.Split(env[userdata.EnvAllowedHosts], ","), "172.31.16.10", "172.31.16.10:"+port)
-	requireHostAndOriginChecks(t, s, allowed)
+	requireHostAndOriginChecks(t, s, allowed, auth.AdminUsername, secrets.admin)
+	// Who may do what: logins, default permission, the promotion rule (server/tests/extra_client.py).
+	runAuthScenarios(t, newVenv, s, authEnv)
 
 	// (6) Stop and relaunch: the data is still there, and the launcher runs db upgrade.
 	s.stop(t)
 	s = launch(t, dev, cloud, newRole, newVenv, overrides)
 	requireUpgradePath(t, s)
-	runClient(t, newVenv, s, "verify-main", state)
-	if strings.Contains(s.logs.Tail(1<<22), pw) {
-		t.Errorf("the server's output (the journal) contains the database password")
+	requireAuth(t, s, auth.AdminUsername, secrets.admin)
+	runClient(t, newVenv, s, "verify-main", state, admin...)
+	runAuthScenarios(t, newVenv, s, authEnv) // users, permissions and the secret key survive
+	logs := s.logs.Tail(1 << 22)
+	for what, secret := range map[string]string{"the database password": pw, "the admin password": secrets.admin,
+		"alice's password": secrets.users["alice"], "bob's password": secrets.users["bob"]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the server's output (the journal) contains %s", what)
+		}
 	}
 
 	// (8) Further scenarios against the same server.
 	if extra != "" {
-		runExtraClient(t, extra, newVenv, s, cloud)
+		runExtraClient(t, extra, newVenv, s, cloud, authEnv)
 	}
 }
 
@@ -198,10 +241,12 @@ func requireArtifactsOnlyUnderPrefix(t *testing.T, c *cloud, state map[string]an
 // requirePresignedURL: what the server hands a client for a direct download of the big artifact
 // is a URL of that object under the artifacts prefix, signed with the instance role's session
 // (a temporary ASIA key and its token), valid for MLflow's 300 s.
-func requirePresignedURL(t *testing.T, s *server, c *cloud, state map[string]any) {
+func requirePresignedURL(t *testing.T, s *server, c *cloud, state map[string]any, user, password string) {
 	t.Helper()
 	path := fmt.Sprintf("%v/%v/artifacts/big/big.bin", state["main_experiment_id"], state["main_run_id"])
-	resp, err := http.Get(s.url + "/api/2.0/mlflow-artifacts/presigned/" + path)
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/api/2.0/mlflow-artifacts/presigned/"+path, nil)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +272,12 @@ func requirePresignedURL(t *testing.T, s *server, c *cloud, state map[string]any
 
 // requireHostAndOriginChecks (C7): every allowed Host answers; evil.example gets 403. A POST
 // with an allowed Origin succeeds; with another Origin it is refused.
-func requireHostAndOriginChecks(t *testing.T, s *server, allowed []string) {
+func requireHostAndOriginChecks(t *testing.T, s *server, allowed []string, user, password string) {
 	t.Helper()
 	get := func(host string) int {
 		req, _ := http.NewRequest(http.MethodGet, s.url+"/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default", nil)
 		req.Host = host
+		req.SetBasicAuth(user, password)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("GET with Host %s: %v", host, err)
@@ -251,6 +297,7 @@ func requireHostAndOriginChecks(t *testing.T, s *server, allowed []string) {
 		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/2.0/mlflow/experiments/create", strings.NewReader(`{"name":"`+name+`"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", origin)
+		req.SetBasicAuth(user, password)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("POST with Origin %s: %v", origin, err)
@@ -266,10 +313,61 @@ func requireHostAndOriginChecks(t *testing.T, s *server, allowed []string) {
 	}
 }
 
+// requireAuth: /health answers without credentials; an API call without credentials, with a
+// wrong password, or as MLflow's default admin gets 401; the admin's SSM password works.
+func requireAuth(t *testing.T, s *server, admin, password string) {
+	t.Helper()
+	get := func(path, user, pass string) int {
+		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const api = "/api/2.0/mlflow/experiments/search?max_results=1"
+	for _, c := range []struct {
+		what, path, user, pass string
+		want                   int
+	}{
+		{"/health without credentials", "/health", "", "", http.StatusOK},
+		{"the API without credentials", api, "", "", http.StatusUnauthorized},
+		{"the admin with a wrong password", api, admin, password + "x", http.StatusUnauthorized},
+		{"MLflow's default admin", api, "admin", "password1234", http.StatusUnauthorized},
+		{"the admin with its SSM password", api, admin, password, http.StatusOK},
+	} {
+		if got := get(c.path, c.user, c.pass); got != c.want {
+			t.Errorf("%s: %d, want %d", c.what, got, c.want)
+		}
+	}
+}
+
+// runAuthScenarios runs server/tests/extra_client.py (issue 9's scenarios: logins, the default
+// permission on another user's experiment, staging allowed and production refused for a user, a
+// promoter refused outside staging and recorded inside it, the legacy stage rule) against s.
+func runAuthScenarios(t *testing.T, venv string, s *server, authEnv []string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(root, "server", "tests", "extra_client.py")
+	stdout, stderr, err := testenv.Run(t, 10*time.Minute, clientEnv(t, s, authEnv...), "", filepath.Join(venv, "bin", "python"), script)
+	if err != nil {
+		t.Fatalf("auth scenarios failed: %v\n%s%s\nserver log (tail):\n%s", err, stdout, stderr, s.logs.Tail(6000))
+	}
+	t.Logf("auth scenarios: %d checks passed", strings.Count("\n"+stdout, "\nok "))
+}
+
 // runExtraClient runs the extra client file (see TestRealMLflowEndToEnd).
-func runExtraClient(t *testing.T, file, venv string, s *server, c *cloud) {
+func runExtraClient(t *testing.T, file, venv string, s *server, c *cloud, authEnv []string) {
 	t.Helper()
 	env := clientEnv(t, s, "MLFLOW_E2E_S3_ENDPOINT_URL="+c.endpoint, "MLFLOW_E2E_BUCKET="+c.bucket, "AWS_DEFAULT_REGION="+c.region)
+	env = append(env, authEnv...)
 	env = append(env, c.admin...)
 	stdout, stderr, err := testenv.Run(t, 30*time.Minute, env, "", filepath.Join(venv, "bin", "python"), file)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/mlflow-aws/mlflow-aws/components"
 	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
+	plugin "github.com/mlflow-aws/mlflow-aws/server"
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
@@ -104,6 +105,12 @@ func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdat
 		ArtifactsURI: env[userdata.EnvArtifactsURI], AllowedHosts: strings.Split(env[userdata.EnvAllowedHosts], ","),
 		Workers: workers, Port: listen,
 	}
+	if env[userdata.EnvAuth] == userdata.AuthBasic {
+		p.Auth = &userdata.AuthParams{AdminUsername: env[userdata.EnvAuthAdminUsername], DefaultPermission: env[userdata.EnvAuthDefaultPermission],
+			Users: splitList(env[userdata.EnvAuthUsers]), Promoters: splitList(env[userdata.EnvAuthPromoters]),
+			ProductionAlias: env[userdata.EnvAuthProductionAlias], StagingAlias: env[userdata.EnvAuthStagingAlias],
+			ParameterPath: env[userdata.EnvAuthParameterPath], SecretKeyParameterName: env[userdata.EnvFlaskSecretKeyParameter]}
+	}
 	boot := dev[userdata.BootstrapPath]
 	for _, v := range lock.Versions() {
 		if lk, _ := lock.For(v); strings.Contains(boot, "readonly lock_sha256='"+lk.SHA256+"'") {
@@ -120,6 +127,24 @@ func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdat
 		t.Fatal(err)
 	}
 	return dev, parseDocument(t, text), p
+}
+
+// splitList splits a comma-separated env value ("" is no element).
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// render renders p or fails the test.
+func render(t testing.TB, p userdata.Params) document {
+	t.Helper()
+	text, err := userdata.Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseDocument(t, text)
 }
 
 // cloud is moto on loopback with IAM enforced: an admin user for setup, and the tracking
@@ -151,13 +176,40 @@ func startCloud(t testing.TB, region, bucket, parameter, password string) *cloud
 		t.Fatal("moto answered an unknown access key after setup: IAM is not enforced")
 	}
 	c.call(t, c.admin, "s3api", "create-bucket", "--bucket", bucket)
-	in, _ := json.Marshal(map[string]any{"Name": parameter, "Value": password, "Type": "SecureString", "Overwrite": true})
+	c.putSecureString(t, parameter, password)
+	return c
+}
+
+// putSecureString creates an SSM SecureString parameter (as the admin). The value goes through a
+// JSON input file, so it is never on a command line.
+func (c *cloud) putSecureString(t testing.TB, name, value string) {
+	t.Helper()
+	in, _ := json.Marshal(map[string]any{"Name": name, "Value": value, "Type": "SecureString", "Overwrite": true})
 	f := filepath.Join(t.TempDir(), "parameter.json")
 	if err := os.WriteFile(f, in, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c.call(t, c.admin, "ssm", "put-parameter", "--cli-input-json", "file://"+f)
-	return c
+}
+
+// authSecrets holds the auth passwords the test puts in SSM where the program does.
+type authSecrets struct {
+	admin string
+	users map[string]string
+}
+
+// putAuthSecrets creates the admin's and every user's password and the Flask secret key as
+// SecureStrings at the names of a (AuthParams.ParameterPath, SecretKeyParameterName).
+func (c *cloud) putAuthSecrets(t testing.TB, a *userdata.AuthParams) authSecrets {
+	t.Helper()
+	s := authSecrets{admin: password(), users: map[string]string{}}
+	c.putSecureString(t, a.ParameterPath+"/admin-password", s.admin)
+	for _, u := range a.Users {
+		s.users[u] = password()
+		c.putSecureString(t, a.ParameterPath+"/users/"+u, s.users[u])
+	}
+	c.putSecureString(t, a.SecretKeyParameterName, strings.ReplaceAll(password(), "%", "x")+password())
+	return s
 }
 
 // env is the environment of an AWS CLI or boto3 call with credentials creds: moto's endpoint,
@@ -189,24 +241,32 @@ func (c *cloud) callJSON(t testing.TB, creds []string, v any, args ...string) {
 	}
 }
 
-// putLock uploads the lock of version where the program puts it (lock.Lock.ObjectKey).
-func (c *cloud) putLock(t testing.TB, version string) lock.Lock {
+// putBootstrapObjects uploads the lock of version and the plugin wheel where the program puts
+// them (lock.Lock.ObjectKey, plugin.Wheel.ObjectKey) and returns the lock and both keys.
+func (c *cloud) putBootstrapObjects(t testing.TB, version string) (lock.Lock, []string) {
 	t.Helper()
 	lk, err := lock.For(version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := filepath.Join(t.TempDir(), "lock.txt")
-	if err := os.WriteFile(f, []byte(lk.Content), 0o644); err != nil {
+	wheel, err := plugin.BuildWheel()
+	if err != nil {
 		t.Fatal(err)
 	}
-	c.call(t, c.admin, "s3api", "put-object", "--bucket", c.bucket, "--key", lk.ObjectKey(), "--body", f)
-	return lk
+	for key, content := range map[string][]byte{lk.ObjectKey(): []byte(lk.Content), wheel.ObjectKey(): wheel.Content} {
+		f := filepath.Join(t.TempDir(), "object")
+		if err := os.WriteFile(f, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.call(t, c.admin, "s3api", "put-object", "--bucket", c.bucket, "--key", key, "--body", f)
+	}
+	return lk, []string{lk.ObjectKey(), wheel.ObjectKey()}
 }
 
-// instanceRole (re)creates the tracking server's role with the program's policy for lockKey and
-// returns the AWS_* credentials of a session of it, as the instance profile would hand them out.
-func (c *cloud) instanceRole(t testing.TB, lockKey string) []string {
+// instanceRole (re)creates the tracking server's role with the program's policy for the bootstrap
+// objects keys and returns the AWS_* credentials of a session of it, as the instance profile
+// would hand them out.
+func (c *cloud) instanceRole(t testing.TB, keys []string) []string {
 	t.Helper()
 	const role = "mlflow-e2e-server-role"
 	// On EC2 the instance profile hands the role's session to the instance; here the admin user
@@ -217,16 +277,17 @@ func (c *cloud) instanceRole(t testing.TB, lockKey string) []string {
 		c.call(t, c.admin, "iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust)
 	}
 	paramArn := fmt.Sprintf("arn:aws:ssm:%s:%s:parameter/%s", c.region, motoAccount, strings.TrimPrefix(c.parameter, "/"))
-	doc, err := components.TrackingServerPolicy("arn:aws:s3:::"+c.bucket, components.ArtifactsPrefix, lockKey, paramArn)
+	doc, err := components.TrackingServerPolicy("arn:aws:s3:::"+c.bucket, components.ArtifactsPrefix, keys, paramArn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// moto checks SSM actions against resource "*", so the program's statement scoped to the one
 	// parameter ARN never matches there (TestTrackingServerPolicyEnforcedByMoto documents it and
-	// asserts the ARN on the document). For moto only, the same action is granted on "*"; the S3
-	// statements, which moto does enforce per bucket and key, are the program's exactly.
+	// asserts the ARN on the document). For moto only, the SSM reads (the passwords' and, with
+	// authentication, the auth parameters' by path) are granted on "*"; the S3 statements, which
+	// moto does enforce per bucket and key, are the program's exactly.
 	doc.Statement = append(doc.Statement, components.PolicyStatement{Sid: "MotoSSMResourceStar", Effect: "Allow",
-		Action: []string{"ssm:GetParameter"}, Resource: []string{"*"}})
+		Action: []string{"ssm:GetParameter", "ssm:GetParametersByPath"}, Resource: []string{"*"}})
 	policy, err := doc.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +473,12 @@ func launch(t testing.TB, d document, c *cloud, role []string, venv string, over
 		env = append(env, k+"="+v)
 	}
 	env = append(env, d.unitEnvironment()...)
-	env = append(env, "TMPDIR="+spool, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helper,
+	runtime := filepath.Join(dir, "run")
+	if err := os.Mkdir(runtime, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// RUNTIME_DIRECTORY is what systemd sets for the unit's RuntimeDirectory=mlflow.
+	env = append(env, "TMPDIR="+spool, "RUNTIME_DIRECTORY="+runtime, "MLFLOW_VENV="+venv, "MLFLOW_DB_STATE_HELPER="+helper,
 		userdata.EnvHost+"=127.0.0.1", userdata.EnvPort+"="+strconv.Itoa(port))
 	for k, v := range overrides {
 		env = append(env, k+"="+v)
@@ -488,7 +554,8 @@ func clientEnv(t testing.TB, s *server, extra ...string) []string {
 		"TMPDIR=" + t.TempDir()}, extra...)
 }
 
-// runClient runs testdata/client.py PHASE with the venv's python and fails with its output.
+// runClient runs testdata/client.py PHASE with the venv's python (extra: more environment, e.g.
+// the credentials) and fails with its output.
 func runClient(t testing.TB, venv string, s *server, phase, stateFile string, extra ...string) map[string]any {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "client.py"))

@@ -18,6 +18,7 @@ later phase can check what an earlier one, or an older MLflow, wrote. Phases:
   verify-main  after a restart: everything main wrote is still there
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -53,8 +54,14 @@ def sha256_file(path):
 
 
 def http_get(path):
+    """GET path on the server, with the client's credentials when it has them (basic auth)."""
     url = os.environ["MLFLOW_TRACKING_URI"].rstrip("/") + path
-    with urllib.request.urlopen(url, timeout=30) as resp:
+    req = urllib.request.Request(url)
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        token = base64.b64encode((user + ":" + os.environ["MLFLOW_TRACKING_PASSWORD"]).encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+    with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status, resp.read().decode("utf-8", "replace")
 
 
@@ -160,7 +167,8 @@ def main_phase(state):
     assert client.get_model_version_by_alias(MODEL, "staging").version == "1"
     client.set_registered_model_alias(MODEL, "staging", "2")
     assert client.get_model_version_by_alias(MODEL, "staging").version == "2"
-    client.set_registered_model_alias(MODEL, "production", "1")
+    # The promotion rule (when the server enforces it): production only on the version in staging.
+    client.set_registered_model_alias(MODEL, "production", "2")
     found = client.search_model_versions("name = '%s'" % MODEL)
     assert sorted(v.version for v in found) == ["1", "2"], found
     assert list(mlflow.pyfunc.load_model("models:/%s@staging" % MODEL).predict([1])) == [3]
@@ -187,7 +195,7 @@ def verify_main(state):
         assert os.path.getsize(p) == state["big_bytes"], os.path.getsize(p)
         assert sha256_file(p) == state["big_sha256"], "the downloaded big artifact differs from the upload"
     assert client.get_model_version_by_alias(MODEL, "staging").version == "2"
-    assert client.get_model_version_by_alias(MODEL, "production").version == "1"
+    assert client.get_model_version_by_alias(MODEL, "production").version == "2"
     state["artifact_uri"] = run.info.artifact_uri
 
 
