@@ -22,6 +22,7 @@ import (
 
 	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
 	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
@@ -53,6 +54,13 @@ const (
 	KeyArtifactAccess          = "artifactAccess"
 	KeyWorkers                 = "workers"
 	KeyProtectData             = "protectData"
+	KeyAuth                    = "auth"
+	KeyAdminUsername           = "adminUsername"
+	KeyDefaultPermission       = "defaultPermission"
+	KeyUsers                   = "users"
+	KeyPromoters               = "promoters"
+	KeyProductionAlias         = "productionAlias"
+	KeyStagingAlias            = "stagingAlias"
 	// KeyRegion is the AWS provider's region key (namespace "aws").
 	KeyRegion = "aws:region"
 )
@@ -63,6 +71,7 @@ var Keys = []string{
 	KeySSHCidrs, KeyVpcID, KeySubnetIDs, KeyDBInstanceClass, KeyDBEngineVersion,
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
+	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
 }
 
 // Allowed values and ranges.
@@ -139,6 +148,12 @@ type Config struct {
 	// ProtectData turns on RDS deletion protection, a final snapshot, no bucket force-destroy and
 	// Pulumi's protect on the database and bucket.
 	ProtectData bool
+
+	// Auth is whether the tracking server authenticates its clients.
+	Auth mlflowspec.AuthMode
+	// AuthParams are the launch's auth settings and the names of their SSM parameters; nil when
+	// Auth is none.
+	AuthParams *userdata.AuthParams
 }
 
 // Problem is one invalid configuration value.
@@ -401,6 +416,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.network(c)
 	p.database(c)
 	p.storage(c)
+	p.auth(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}
@@ -672,5 +688,24 @@ func (c *Config) ParameterGroupFamily() string {
 // PasswordParameterName is the SSM SecureString parameter holding the backend store's master
 // password: "/<project>/<stack>/db-password".
 func (c *Config) PasswordParameterName() string {
-	return "/" + c.Project + "/" + c.Stack + "/db-password"
+	return c.parameterPrefix() + "/db-password"
+}
+
+// parameterPrefix is the SSM path under which every parameter of the stack lives,
+// "/<project>/<stack>" (the tracking server's permissions boundary allows /mlflow-aws/*).
+func (c *Config) parameterPrefix() string {
+	return "/" + c.Project + "/" + c.Stack
+}
+
+// AuthParameterPath is the SSM path of the MLflow passwords, "/<project>/<stack>/auth": the
+// admin's at AuthParameterPath + "/admin-password", each user's at
+// AuthParameterPath + "/users/<name>". The tracking server reads the path recursively.
+func (c *Config) AuthParameterPath() string {
+	return c.parameterPrefix() + "/auth"
+}
+
+// FlaskSecretKeyParameterName is the SSM SecureString holding the Flask secret key
+// (MLFLOW_FLASK_SERVER_SECRET_KEY), "/<project>/<stack>/flask-secret-key".
+func (c *Config) FlaskSecretKeyParameterName() string {
+	return c.parameterPrefix() + "/flask-secret-key"
 }

@@ -35,6 +35,13 @@ func valid() map[string]string {
 		"mlflow-aws:artifactAccess":          "proxied",
 		"mlflow-aws:workers":                 "0",
 		"mlflow-aws:protectData":             "true",
+		"mlflow-aws:auth":                    "basic",
+		"mlflow-aws:adminUsername":           "mlflow-admin",
+		"mlflow-aws:defaultPermission":       "READ",
+		"mlflow-aws:users":                   "[]",
+		"mlflow-aws:promoters":               "[]",
+		"mlflow-aws:productionAlias":         "production",
+		"mlflow-aws:stagingAlias":            "staging",
 	}
 }
 
@@ -101,6 +108,22 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:artifactAccess", []string{"", "proxy", "s3", "PROXIED"}, nil, `allowed: "proxied"`},
 		{"mlflow-aws:workers", []string{"-1", "65", "auto", "1.5"}, nil, "0 to 64"},
 		{"mlflow-aws:protectData", []string{"maybe", "TRUE!", ""}, nil, "boolean"},
+		{"mlflow-aws:auth", []string{"", "Basic", "oidc", "true"}, nil, `allowed: "basic"`},
+		{"mlflow-aws:adminUsername", []string{"", "1admin", "ad min", "a:b", strings.Repeat("a", 65)}, nil, "allowed: a letter"},
+		{"mlflow-aws:adminUsername", []string{"admin"}, nil, "built-in admin"},
+		{"mlflow-aws:defaultPermission", []string{"", "read", "ADMIN", "WRITE"}, nil, "allowed: READ, EDIT, MANAGE, NO_PERMISSIONS"},
+		{"mlflow-aws:users", []string{`["alice","bob:x"]`, `["9lives"]`, `[""]`}, nil, "allowed: a letter"},
+		{"mlflow-aws:users", []string{`["admin"]`}, nil, "built-in admin"},
+		{"mlflow-aws:users", []string{`["alice","alice"]`}, nil, "twice"},
+		{"mlflow-aws:users", []string{`["mlflow-admin"]`}, nil, "the admin"},
+		{"mlflow-aws:users", []string{manyUsers(MaxUsers + 1)}, nil, "at most 50"},
+		{"mlflow-aws:users", []string{`"alice"`, `{}`}, nil, "list of strings"},
+		{"mlflow-aws:promoters", []string{`["carol"]`}, map[string]string{"mlflow-aws:users": `["alice","bob"]`}, "is not in mlflow-aws:users"},
+		{"mlflow-aws:promoters", []string{`["alice","alice"]`}, map[string]string{"mlflow-aws:users": `["alice"]`}, "twice"},
+		{"mlflow-aws:promoters", []string{`["mlflow-admin"]`}, nil, "the admin"},
+		{"mlflow-aws:productionAlias", []string{"", "latest", "Latest", "v1", "V2", "prod.1", "prod uction", strings.Repeat("p", 256)}, nil, "allowed: letters, digits"},
+		{"mlflow-aws:stagingAlias", []string{"", "LATEST", "v10", "stag/ing"}, nil, "not latest or v<digits>"},
+		{"mlflow-aws:stagingAlias", []string{"production"}, nil, "two different aliases"},
 	}
 	for _, c := range cases {
 		for _, v := range c.values {
@@ -127,6 +150,14 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 			})
 		}
 	}
+}
+
+func manyUsers(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%q", fmt.Sprintf("user%d", i))
+	}
+	return "[" + strings.Join(names, ",") + "]"
 }
 
 func manyCidrs(n int) string {
