@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -333,6 +334,39 @@ func (g *graph) one(t testing.TB, typ string) recorded {
 		t.Fatalf("%s: want exactly one %s, got %d", g.stack, typ, len(rs))
 	}
 	return rs[0]
+}
+
+// owned returns the single resource of a type whose parent is the single component of token
+// tok (e.g. the backend store's RandomPassword among the auth component's), failing otherwise.
+func (g *graph) owned(t testing.TB, typ, tok string) recorded {
+	t.Helper()
+	owner := g.one(t, tok).URN
+	var out []recorded
+	for _, r := range g.byType(typ) {
+		if r.Parent == owner {
+			out = append(out, r)
+		}
+	}
+	if len(out) != 1 {
+		t.Fatalf("%s: want exactly one %s in %s, got %d", g.stack, typ, tok, len(out))
+	}
+	return out[0]
+}
+
+// ownedBy returns every resource of a type whose parent is the component of token tok (none
+// when the component is absent).
+func (g *graph) ownedBy(typ, tok string) []recorded {
+	var owners []string
+	for _, r := range g.byType(tok) {
+		owners = append(owners, r.URN)
+	}
+	var out []recorded
+	for _, r := range g.byType(typ) {
+		if slices.Contains(owners, r.Parent) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // runStack runs deploy for a stack under mocks with the given config map.

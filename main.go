@@ -65,7 +65,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
-	server, err := components.NewTrackingServer(ctx, cfg.Name+"-server", &components.TrackingServerArgs{
+	serverArgs := &components.TrackingServerArgs{
 		Region:                      cfg.Region,
 		Partition:                   cfg.Partition,
 		VpcID:                       network.VpcID,
@@ -90,7 +90,23 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
-	})
+	}
+	// Outputs of auth none: no parameter names (an empty name and map, not a missing output).
+	adminParameter, userParameters, secretKeyParameter := pulumi.String("").ToStringOutput(), pulumi.StringMap{}.ToStringMapOutput(), pulumi.String("").ToStringOutput()
+	if cfg.AuthParams != nil {
+		auth, err := components.NewServerAuth(ctx, cfg.Name+"-auth", &components.ServerAuthArgs{
+			Auth:        cfg.AuthParams,
+			ProtectData: cfg.ProtectData,
+		})
+		if err != nil {
+			return err
+		}
+		serverArgs.Auth = cfg.AuthParams
+		serverArgs.AuthParameterPathArn = auth.ParameterPathArn
+		serverArgs.SecretKeyParameterArn = auth.SecretKeyParameterArn
+		adminParameter, userParameters, secretKeyParameter = auth.AdminPasswordParameterName, auth.UserPasswordParameterNames, auth.SecretKeyParameterName
+	}
+	server, err := components.NewTrackingServer(ctx, cfg.Name+"-server", serverArgs)
 	if err != nil {
 		return err
 	}
@@ -105,6 +121,10 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		"instanceId":              server.InstanceID,
 		"publicIp":                server.PublicIP,
 		"portForwardCommand":      server.PortForwardCommand,
+		// Names of SecureStrings, never their values.
+		"adminPasswordParameterName":  adminParameter,
+		"userPasswordParameterNames":  userParameters,
+		"flaskSecretKeyParameterName": secretKeyParameter,
 	}
 	for _, k := range slices.Sorted(maps.Keys(outputs)) {
 		export(k, outputs[k])

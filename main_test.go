@@ -48,6 +48,7 @@ const (
 	tokArtifactStore  = "mlflow:aws:ArtifactStore"
 	tokBackendStore   = "mlflow:aws:BackendStore"
 	tokTrackingServer = "mlflow:aws:TrackingServer"
+	tokServerAuth     = "mlflow:aws:ServerAuth"
 )
 
 // everyOptionChanged is the dev stack with every option set away from its default.
@@ -111,14 +112,21 @@ func deployed(t *testing.T, s scenario) *graph {
 	return g
 }
 
-// TestComponentTree protects the architecture: three components with their type tokens, every
-// AWS resource a child of one of them, and the tracking server depending on both stores.
+// TestComponentTree protects the architecture: four components with their type tokens (the
+// server's credentials, ServerAuth, only with auth basic), every AWS resource a child of one of
+// them, and the tracking server depending on both stores.
 func TestComponentTree(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
 			parents := map[string]string{}
-			for _, tok := range []string{tokArtifactStore, tokBackendStore, tokTrackingServer} {
+			tokens := []string{tokArtifactStore, tokBackendStore, tokTrackingServer}
+			if s.cfg["mlflow-aws:auth"] == "basic" {
+				tokens = append(tokens, tokServerAuth)
+			} else if n := len(g.byType(tokServerAuth)); n != 0 {
+				t.Errorf("auth %s registers %d ServerAuth components", s.cfg["mlflow-aws:auth"], n)
+			}
+			for _, tok := range tokens {
 				c := g.one(t, tok)
 				parents[c.URN] = tok
 			}
@@ -147,6 +155,9 @@ func TestComponentTree(t *testing.T) {
 						want = tokTrackingServer
 					}
 				}
+				if (r.Type == typePassword || r.Type == typeParameter) && strings.Contains(r.Name, "-auth-") {
+					want = tokServerAuth
+				}
 				if !ok {
 					t.Errorf("unexpected resource type %s (%s): add it to the tests", r.Type, r.Name)
 					continue
@@ -160,7 +171,7 @@ func TestComponentTree(t *testing.T) {
 			inst := g.one(t, typeInstance)
 			db := g.one(t, typeDB)
 			bucket := g.one(t, typeBucket)
-			param := g.one(t, typeParameter)
+			param := g.owned(t, typeParameter, tokBackendStore)
 			for _, dep := range []recorded{db, bucket, param} {
 				if !slices.Contains(inst.Dependencies, dep.URN) && !dependsOnComponentOf(inst, dep) {
 					t.Errorf("tracking server instance does not depend on %s %s", dep.Type, dep.Name)
@@ -267,14 +278,15 @@ func securityGroups(t *testing.T, g *graph) (db, server string) {
 	return db, server
 }
 
-// TestSecretsStayOutOfThePlain: the generated password is
-// RDS-legal, lives in RDS (secret input) and one SSM SecureString parameter, and appears in no
-// other input (user data above all) and in no stack output.
+// TestSecretsStayOutOfThePlain: the generated DB password is RDS-legal and lives in RDS (secret
+// input) and one SSM SecureString parameter; every MLflow password and the Flask secret key live
+// in SecureStrings as secret inputs; no secret (the mocks draw mockPassword for every
+// RandomPassword) appears in any other input (user data above all) or in any stack output.
 func TestSecretsStayOutOfThePlain(t *testing.T) {
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
-			pw := g.one(t, typePassword)
+			pw := g.owned(t, typePassword, tokBackendStore)
 			special := pw.str("overrideSpecial")
 			for _, bad := range []string{"/", "@", `"`, " ", "'", `\`, "`"} {
 				if strings.Contains(special, bad) {
@@ -284,10 +296,15 @@ func TestSecretsStayOutOfThePlain(t *testing.T) {
 			if v, _ := pw.boolean("special"); !v || pw.number("length") < 20 {
 				t.Errorf("password must be long (>= 20) with special characters: %v", pw.Inputs)
 			}
-			param := g.one(t, typeParameter)
-			checkStr(t, param, "type", "SecureString")
-			if !param.Inputs["value"].IsSecret() {
-				t.Errorf("SSM parameter value is not a secret input")
+			params := g.byType(typeParameter)
+			if want := 1 + authParameterCount(t, s.cfg); len(params) != want {
+				t.Errorf("%d SSM parameters, want %d (the DB password and the auth credentials)", len(params), want)
+			}
+			for _, param := range params {
+				checkStr(t, param, "type", "SecureString")
+				if !param.Inputs["value"].IsSecret() {
+					t.Errorf("SSM parameter %s value is not a secret input", param.Name)
+				}
 			}
 			for _, r := range g.resources {
 				for k, v := range r.Inputs {
@@ -295,21 +312,30 @@ func TestSecretsStayOutOfThePlain(t *testing.T) {
 						continue
 					}
 					if leaks(v) {
-						t.Errorf("%s %s input %q carries the password in the plain", r.Type, r.Name, k)
+						t.Errorf("%s %s input %q carries a generated secret in the plain", r.Type, r.Name, k)
 					}
 				}
 			}
 			ud := g.one(t, typeInstance).userData()
 			if strings.Contains(ud, mockPassword) || ud == "" {
-				t.Errorf("user data is empty or contains the password")
+				t.Errorf("user data is empty or contains a generated secret")
 			}
 			for k, v := range g.outputs {
 				if strings.Contains(v, mockPassword) {
-					t.Errorf("stack output %s contains the password", k)
+					t.Errorf("stack output %s contains a generated secret", k)
 				}
 			}
 		})
 	}
+}
+
+// authParameterCount is the number of SecureStrings the auth config asks for: the admin's
+// password, the Flask secret key and one per user; none with auth none.
+func authParameterCount(t testing.TB, cfg map[string]string) int {
+	if cfg["mlflow-aws:auth"] != "basic" {
+		return 0
+	}
+	return 2 + len(list(t, cfg["mlflow-aws:users"]))
 }
 
 // leaks reports whether v holds the mock password outside a secret.
@@ -456,7 +482,8 @@ func TestStackOutputs(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
 			for _, k := range []string{"trackingUri", "artifactBucketName", "artifactsDestination", "backendStoreAddress",
-				"backendStorePort", "dbPasswordParameterName", "instanceId", "publicIp", "portForwardCommand"} {
+				"backendStorePort", "dbPasswordParameterName", "instanceId", "publicIp", "portForwardCommand",
+				"adminPasswordParameterName", "flaskSecretKeyParameterName"} {
 				if g.outputs[k] == "" {
 					t.Errorf("stack output %s is missing or empty", k)
 				}
@@ -525,7 +552,7 @@ func TestDataProtection(t *testing.T) {
 				t.Errorf("final snapshot identifier %q, want %q", got, wantSnapshot)
 			}
 			checkBool(t, bucket, "forceDestroy", !protect)
-			for _, r := range []recorded{db, bucket, g.one(t, typePassword), g.one(t, typeParameter)} {
+			for _, r := range []recorded{db, bucket, g.owned(t, typePassword, tokBackendStore), g.owned(t, typeParameter, tokBackendStore)} {
 				if r.Protect != protect {
 					t.Errorf("%s %s: Pulumi protect = %v, want %v", r.Type, r.Name, r.Protect, protect)
 				}

@@ -107,6 +107,36 @@ func TrackingServerPolicy(bucketArn, prefix string, objectKeys []string, paramet
 	}, nil
 }
 
+// TrackingServerAuthStatements are the statements the tracking server's inline policy gains when
+// MLflow authentication is on (ServerAuth):
+//   - ssm:GetParametersByPath on the auth path authPathArn
+//     ("arn:<partition>:ssm:<region>:<account>:parameter/mlflow-aws/<stack>/auth") and below: the
+//     launcher reads the admin's and the users' passwords with one recursive call, which IAM
+//     authorizes on the path's ARN (AWS Systems Manager API Reference, GetParametersByPath);
+//   - ssm:GetParameter on the Flask secret key's SecureString secretKeyArn.
+//
+// It returns an error when an ARN is empty or the path ends with a slash.
+func TrackingServerAuthStatements(authPathArn, secretKeyArn string) ([]PolicyStatement, error) {
+	if authPathArn == "" || secretKeyArn == "" || strings.HasSuffix(authPathArn, "/") {
+		return nil, fmt.Errorf("tracking server auth statements: auth path ARN %q (without a trailing slash) and secret key parameter ARN %q must be set",
+			authPathArn, secretKeyArn)
+	}
+	return []PolicyStatement{
+		{
+			Sid:      "ReadMLflowPasswords",
+			Effect:   "Allow",
+			Action:   []string{"ssm:GetParametersByPath"},
+			Resource: []string{authPathArn, authPathArn + "/*"},
+		},
+		{
+			Sid:      "ReadFlaskSecretKey",
+			Effect:   "Allow",
+			Action:   []string{"ssm:GetParameter"},
+			Resource: []string{secretKeyArn},
+		},
+	}, nil
+}
+
 // objectARNs are the ARNs of keys in the bucket bucketArn.
 func objectARNs(bucketArn string, keys []string) []string {
 	var arns []string

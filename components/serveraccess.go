@@ -32,7 +32,7 @@ type instanceRole struct {
 // newInstanceRole registers the role EC2 assumes, its least-privilege inline policy
 // (TrackingServerPolicy), the Session Manager managed policy and the instance profile (IAM User
 // Guide, "Use an IAM role to grant permissions to applications running on Amazon EC2
-// instances").
+// instances"), with TrackingServerAuthStatements when args.Auth is set.
 func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs, objectKeys []string, parent pulumi.ResourceOption) (*instanceRole, error) {
 	assume, err := EC2AssumeRolePolicy().JSON()
 	if err != nil {
@@ -47,10 +47,22 @@ func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 	if err != nil {
 		return nil, fmt.Errorf("tracking server role: %w", err)
 	}
-	policy := pulumi.All(args.BucketArn, args.PasswordParameterArn).ApplyT(func(v []any) (string, error) {
+	// With authentication the role also reads the MLflow passwords and the Flask secret key.
+	authPath, secretKey := pulumi.StringInput(pulumi.String("")), pulumi.StringInput(pulumi.String(""))
+	if args.Auth != nil {
+		authPath, secretKey = args.AuthParameterPathArn, args.SecretKeyParameterArn
+	}
+	policy := pulumi.All(args.BucketArn, args.PasswordParameterArn, authPath, secretKey).ApplyT(func(v []any) (string, error) {
 		doc, err := TrackingServerPolicy(v[0].(string), mlflowspec.ArtifactsPrefix, objectKeys, v[1].(string))
 		if err != nil {
 			return "", err
+		}
+		if args.Auth != nil {
+			auth, err := TrackingServerAuthStatements(v[2].(string), v[3].(string))
+			if err != nil {
+				return "", err
+			}
+			doc.Statement = append(doc.Statement, auth...)
 		}
 		return doc.JSON()
 	}).(pulumi.StringOutput)

@@ -113,6 +113,7 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 		AllowedHosts:          mlflowspec.ServerAllowedHosts(publicIP, publicDNS, args.AllowedHosts),
 		Workers:               args.Workers,
 		Port:                  TrackingPort,
+		Auth:                  args.Auth,
 	}
 }
 
@@ -159,8 +160,9 @@ func newServerInstance(ctx *pulumi.Context, name string, args *TrackingServerArg
 	if args.SSHKeyName != "" {
 		instanceArgs.KeyName = pulumi.String(args.SSHKeyName)
 	}
-	// The policies and the lock go first: the bootstrap reads the lock and the password, and
-	// writes artifacts, at first boot.
+	// The policies and the bootstrap objects go first: the bootstrap reads the lock, the plugin
+	// and the passwords (the role policy waits for every auth parameter: ServerAuth's
+	// ParameterPathArn), and writes artifacts, at first boot.
 	opts := []pulumi.ResourceOption{parent, pulumi.DependsOn(append(slices.Clone(role.policies), objects.resources...))}
 	if args.SubnetChosenByProgram {
 		// Pulumi keeps the subnet recorded in the state (also for a replacement), so the

@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
@@ -68,6 +69,14 @@ type TrackingServerArgs struct {
 	PasswordParameterArn  pulumi.StringInput
 	// PermissionsBoundaryArn is the boundary policy set on the role (BoundaryPolicyArn); required.
 	PermissionsBoundaryArn string
+
+	// Auth are the launch's authentication settings (userdata.Params.Auth); nil runs MLflow
+	// without authentication.
+	Auth *userdata.AuthParams
+	// AuthParameterPathArn and SecretKeyParameterArn are ServerAuth's ParameterPathArn and
+	// SecretKeyParameterArn, which the role may read; set exactly when Auth is.
+	AuthParameterPathArn  pulumi.StringInput
+	SecretKeyParameterArn pulumi.StringInput
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide), built
@@ -99,6 +108,9 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	}
 	if args.PermissionsBoundaryArn == "" {
 		return nil, fmt.Errorf("tracking server %q: a permissions boundary is required (BoundaryPolicyArn)", name)
+	}
+	if (args.Auth != nil) != (args.AuthParameterPathArn != nil) || (args.Auth != nil) != (args.SecretKeyParameterArn != nil) {
+		return nil, fmt.Errorf("tracking server %q: Auth, AuthParameterPathArn and SecretKeyParameterArn are set together (ServerAuth)", name)
 	}
 	t := &TrackingServer{}
 	if err := ctx.RegisterComponentResource("mlflow:aws:TrackingServer", name, t, opts...); err != nil {

@@ -101,13 +101,3 @@ func (p *parser) auth(c *Config) {
 		c.AuthParams.Promoters = []string{}
 	}
 }
-
-// AdminPasswordParameterName is the SSM SecureString of the admin's password.
-func AdminPasswordParameterName(a *userdata.AuthParams) string {
-	return a.ParameterPath + "/admin-password"
-}
-
-// UserPasswordParameterName is the SSM SecureString of a user's password.
-func UserPasswordParameterName(a *userdata.AuthParams, user string) string {
-	return a.ParameterPath + "/users/" + user
-}

@@ -38,9 +38,6 @@ func TestAuthParamsFromConfig(t *testing.T) {
 	if !strings.HasPrefix(a.ParameterPath, prefix+"/") || !strings.HasPrefix(a.SecretKeyParameterName, prefix+"/") {
 		t.Errorf("auth parameters %q, %q are not beside %q", a.ParameterPath, a.SecretKeyParameterName, c.PasswordParameterName())
 	}
-	if AdminPasswordParameterName(a) != "/mlflow-aws/dev/auth/admin-password" || UserPasswordParameterName(a, "alice") != "/mlflow-aws/dev/auth/users/alice" {
-		t.Errorf("password parameter names %q %q", AdminPasswordParameterName(a), UserPasswordParameterName(a, "alice"))
-	}
 
 	// The defaults: no users, lists empty rather than nil (the renderer writes them as given).
 	d, err := parseDev(valid())
