@@ -76,9 +76,24 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:artifactAccess":          "direct",
 		"mlflow-aws:workers":                 "6",
 		"mlflow-aws:protectData":             "true",
+		"mlflow-aws:adminUsername":           "ops.admin",
+		"mlflow-aws:defaultPermission":       "NO_PERMISSIONS",
+		"mlflow-aws:users":                   `["alice","bob","carol_c"]`,
+		"mlflow-aws:promoters":               `["bob"]`,
+		"mlflow-aws:productionAlias":         "champion",
+		"mlflow-aws:stagingAlias":            "challenger",
 	} {
 		cfg[k] = v
 	}
+	return cfg
+}
+
+// authNone is the dev stack without authentication (auth is the one option every-option-changed
+// keeps at its default, so its users are real).
+func authNone(t testing.TB) map[string]string {
+	cfg := stackConfig(t, "dev")
+	cfg["mlflow-aws:auth"] = "none"
+	cfg["mlflow-aws:users"] = `["alice"]`
 	return cfg
 }
 
@@ -100,6 +115,7 @@ func scenarios(t testing.TB) []scenario {
 		{"prod", stackConfig(t, "prod")},
 		{"every-option-changed", everyOptionChanged(t)},
 		{"private-network", privateNetwork(t)},
+		{"auth-none", authNone(t)},
 	}
 }
 
@@ -155,7 +171,7 @@ func TestComponentTree(t *testing.T) {
 						want = tokTrackingServer
 					}
 				}
-				if (r.Type == typePassword || r.Type == typeParameter) && strings.Contains(r.Name, "-auth-") {
+				if (r.Type == typePassword || r.Type == typeParameter) && strings.HasPrefix(r.Name, config.ResourceName(s.name)+"-auth-") {
 					want = tokServerAuth
 				}
 				if !ok {
@@ -483,9 +499,16 @@ func TestStackOutputs(t *testing.T) {
 			g := deployed(t, s)
 			for _, k := range []string{"trackingUri", "artifactBucketName", "artifactsDestination", "backendStoreAddress",
 				"backendStorePort", "dbPasswordParameterName", "instanceId", "publicIp", "portForwardCommand",
-				"adminPasswordParameterName", "flaskSecretKeyParameterName"} {
-				if g.outputs[k] == "" {
-					t.Errorf("stack output %s is missing or empty", k)
+				"adminPasswordParameterName", "flaskSecretKeyParameterName", "userPasswordParameterNames"} {
+				authName := strings.Contains(k, "PasswordParameterName") && k != "dbPasswordParameterName" || k == "flaskSecretKeyParameterName"
+				if _, ok := g.outputs[k]; !ok {
+					t.Errorf("stack output %s is missing", k)
+				} else if authName && s.cfg["mlflow-aws:auth"] == "none" {
+					if v := g.outputs[k]; v != "" && v != "map[]" {
+						t.Errorf("auth none: stack output %s = %q, want empty (no credentials exist)", k, v)
+					}
+				} else if g.outputs[k] == "" || (k == "userPasswordParameterNames" && len(list(t, s.cfg["mlflow-aws:users"])) > 0 && g.outputs[k] == "map[]") {
+					t.Errorf("stack output %s is empty", k)
 				}
 				if g.secret[k] {
 					t.Errorf("stack output %s is secret; none of the outputs holds a secret", k)

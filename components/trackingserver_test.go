@@ -103,6 +103,7 @@ func TestOutputsAreDeclaredOnce(t *testing.T) {
 		{&TrackingServer{}, []string{"instanceId", "portForwardCommand", "publicDns", "publicIp", "roleName", "securityGroupId", "trackingUri"}},
 		{&BackendStore{}, []string{"address", "databaseName", "passwordParameterArn", "passwordParameterName", "port", "securityGroupId", "username"}},
 		{&ArtifactStore{}, []string{"artifactsUri", "bucketArn", "bucketName"}},
+		{&ServerAuth{}, []string{"adminPasswordParameterName", "parameterPathArn", "secretKeyParameterArn", "secretKeyParameterName", "userPasswordParameterNames"}},
 	} {
 		var got []string
 		for k := range outputsOf(c.component) {
