@@ -79,6 +79,14 @@ var policyRules = []policyRule{
 		}
 		return ""
 	}},
+	{"SSM parameters encrypted (SecureString)", "checkov CKV2_AWS_34", func(g *graph, _ map[string]string) string {
+		for _, r := range g.resourcesOf(typeParameter) {
+			if r.str("type") != "SecureString" || !r.Inputs["value"].IsSecret() {
+				return fmt.Sprintf("parameter %s is %q (secret value: %v)", r.str("name"), r.str("type"), r.Inputs["value"].IsSecret())
+			}
+		}
+		return ""
+	}},
 	{"No ingress from anywhere unless configured", "CIS AWS Foundations 5.2/5.3; checkov CKV_AWS_24, CKV_AWS_260, CKV_AWS_277; FSBP EC2.18/EC2.19", func(g *graph, cfg map[string]string) string {
 		configured := append(list(nil, cfg["mlflow-aws:allowedCidrs"]), list(nil, cfg["mlflow-aws:sshCidrs"])...)
 		for _, r := range g.resourcesOf(typeIngress) {
@@ -299,6 +307,7 @@ func breakGraph(g *graph) {
 	set(typeBucketPolicy, "policy", "{}")
 	set(typeVersioning, "versioningConfiguration.status", "Suspended")
 	set(typeLifecycle, "rules", []any{})
+	set(typeParameter, "type", "String")
 	set(typeRolePolicy, "policy", `{"Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["*"]}]}`)
 	var kept []recorded
 	for _, r := range g.resources {
