@@ -32,6 +32,11 @@ const (
 	// second.
 	roleUserID = "AROAEXAMPLEROLEID0001:alice"
 	iamUserID  = "AIDAEXAMPLEUSERID0001"
+	// mlflowUser is the MLflow user name the callers carry in the principal tag mlflow-user
+	// (an IAM user's tag, or an Identity Center session tag), as README's "Who may do what" asks.
+	mlflowUser = "alice"
+	// mlflowUserTag is the context key of that tag.
+	mlflowUserTag = "aws:PrincipalTag/mlflow-user"
 )
 
 // runbookDocs are the documents whose aws commands the operator policy covers.
@@ -407,6 +412,8 @@ func loadPeopleStack(t *testing.T, stack string) peopleStack {
 		"RESTORE_TIME":                 "2026-11-30T09:45:00Z",
 		"CMD_ID":                       "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
 		"PASSWORD_FILE":                "/tmp/tmp.XXXXXXXXXX",
+		// The README's example MLflow user (its login lines and the password command).
+		"MLFLOW_TRACKING_USERNAME": mlflowUser,
 	}
 	// The instance role's policy exactly as the stack registers it.
 	b := []byte(g.one(t, typeRolePolicy).str("policy"))
@@ -519,7 +526,7 @@ func (s peopleStack) requests(c docCommand, userID string) ([]iamRequest, error)
 	if !ok {
 		return nil, fmt.Errorf("%q is not in peopleCommandActions: add the IAM actions it needs", c.key())
 	}
-	base := map[string]string{"aws:userid": userID}
+	base := map[string]string{"aws:userid": userID, mlflowUserTag: mlflowUser}
 	// value returns the resolved values of flags; a flag whose value holds an unknown
 	// expansion is an error (the test cannot tell which resource it names).
 	value := func(flags ...string) ([]string, error) {
@@ -744,9 +751,10 @@ func TestOperatorPolicyIsLeastPrivilege(t *testing.T) {
 	}
 }
 
-// TestUserPolicyCoversThePortForward: with docs/user-policy.json, a person can run the
-// stack's portForwardCommand output (as README says) and the aws commands of README's
-// "Reaching the server", as an IAM user and as an Identity Center role session.
+// TestUserPolicyCoversThePortForward: with docs/user-policy.json, a person (tagged mlflow-user)
+// can run the stack's portForwardCommand output (as README says) and the aws commands of
+// README's "Reaching the server" and "Who may do what" (reading their own MLflow password), as
+// an IAM user and as an Identity Center role session.
 func TestUserPolicyCoversThePortForward(t *testing.T) {
 	policy := loadPeoplePolicy(t, userPolicyPath)
 	for _, stack := range peopleStacks {
@@ -758,9 +766,12 @@ func TestUserPolicyCoversThePortForward(t *testing.T) {
 		if doc, _, _ := cmds[0].flag("--document-name"); doc != "AWS-StartPortForwardingSession" {
 			t.Errorf("%s: portForwardCommand uses document %q", stack, doc)
 		}
-		for _, sn := range readmeSection(t, "## Reaching the server") {
-			cmds = append(cmds, shellCommands(t, sn, s.vars)...)
+		for _, heading := range []string{"## Reaching the server", "## Who may do what"} {
+			for _, sn := range readmeSection(t, heading) {
+				cmds = append(cmds, shellCommands(t, sn, s.vars)...)
+			}
 		}
+		passwordReads := 0
 		for _, c := range cmds {
 			for _, uid := range []string{roleUserID, iamUserID} {
 				reqs, err := s.requests(c, uid)
@@ -771,19 +782,27 @@ func TestUserPolicyCoversThePortForward(t *testing.T) {
 					if !policy.allows(t, r) {
 						t.Errorf("%s (%s, as %s): %s does not allow %s", stack, c, uid, userPolicyPath, r)
 					}
+					if r.action == "ssm:GetParameter" && strings.HasSuffix(r.resource, "/auth/users/"+mlflowUser) {
+						passwordReads++
+					}
 				}
 			}
+		}
+		if passwordReads == 0 {
+			t.Errorf("%s: README's sections give no command reading the user's own password", stack)
 		}
 	}
 }
 
-// TestUserPolicyIsOnlyThePortForward: the user policy grants port-forward sessions to the
-// project's tagged instances and the caller's own sessions, nothing else: no shell, no
-// forwarding to other hosts (the database), no Run Command, no parameters, no data.
-func TestUserPolicyIsOnlyThePortForward(t *testing.T) {
+// TestUserPolicyIsThePortForwardAndOwnPassword: the user policy grants port-forward sessions
+// to the project's tagged instances, the caller's own sessions and the caller's own MLflow
+// password (the parameter named by their mlflow-user tag), nothing else: no shell, no
+// forwarding to other hosts (the database), no Run Command, no other parameter (another
+// user's, the admin's, the secret key, the DB password; none without the tag), no data.
+func TestUserPolicyIsThePortForwardAndOwnPassword(t *testing.T) {
 	policy := loadPeoplePolicy(t, userPolicyPath)
 	checkPeoplePolicyShape(t, userPolicyPath, policy)
-	want := []string{"ssm:StartSession", "ssm:TerminateSession", "ssm:ResumeSession", "ssmmessages:OpenDataChannel"}
+	want := []string{"ssm:StartSession", "ssm:TerminateSession", "ssm:ResumeSession", "ssmmessages:OpenDataChannel", "ssm:GetParameter"}
 	for _, a := range policy.actions() {
 		if !slices.Contains(want, a) {
 			t.Errorf("%s grants %s; a user needs only %v", userPolicyPath, a, want)
@@ -792,8 +811,25 @@ func TestUserPolicyIsOnlyThePortForward(t *testing.T) {
 	s := loadPeopleStack(t, "prod")
 	uid := roleUserID
 	plain := map[string]string{"aws:userid": uid}
+	tagged := map[string]string{"aws:userid": uid, mlflowUserTag: mlflowUser}
 	inst := s.instanceArn(s.vars["INSTANCE_ID"])
+	param := func(name string) string { return "arn:aws:ssm:us-east-1:123456789012:parameter" + name }
+	own := param("/mlflow-aws/prod/auth/users/" + mlflowUser)
+	for _, ctx := range []map[string]string{tagged, {"aws:userid": iamUserID, mlflowUserTag: mlflowUser}} {
+		if !policy.allows(t, iamRequest{"ssm:GetParameter", own, ctx}) {
+			t.Errorf("%s does not let %s read their own password %s", userPolicyPath, ctx["aws:userid"], own)
+		}
+	}
 	denied := []iamRequest{
+		{"ssm:GetParameter", own, plain}, // no mlflow-user tag: no password
+		{"ssm:GetParameter", param("/mlflow-aws/prod/auth/users/bob"), tagged},
+		{"ssm:GetParameter", param("/mlflow-aws/prod/auth/users/" + mlflowUser + "x"), tagged},
+		{"ssm:GetParameter", param("/mlflow-aws/prod/auth/admin-password"), tagged},
+		{"ssm:GetParameter", param("/mlflow-aws/prod/flask-secret-key"), tagged},
+		{"ssm:GetParameter", param(s.vars["PASSWORD_PARAMETER"]), tagged},
+		{"ssm:GetParameter", param("/other-app/auth/users/" + mlflowUser), tagged},
+		{"ssm:GetParametersByPath", param("/mlflow-aws/prod/auth"), tagged},
+		{"ssm:GetParameters", own, tagged},
 		{"ssm:StartSession", s.documentArn("SSM-SessionManagerRunShell"), plain}, // a shell
 		{"ssm:StartSession", s.documentArn("AWS-StartSSHSession"), plain},
 		{"ssm:StartSession", s.documentArn("AWS-StartPortForwardingSessionToRemoteHost"), plain}, // e.g. to RDS
