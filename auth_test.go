@@ -10,6 +10,7 @@ import (
 
 	"github.com/mlflow-aws/mlflow-aws/components"
 	"github.com/mlflow-aws/mlflow-aws/server"
+	"github.com/mlflow-aws/mlflow-aws/userdata"
 	"github.com/mlflow-aws/mlflow-aws/userdata/lock"
 )
 
@@ -91,6 +92,14 @@ func TestServerAuthCredentials(t *testing.T) {
 					}
 				}
 			}
+			ud := g.one(t, typeInstance).userData()
+			for _, line := range []string{userdata.EnvAuth + "=" + userdata.AuthBasic, userdata.EnvAuthParameterPath + "=" + prefix + "/auth",
+				userdata.EnvFlaskSecretKeyParameter + "=" + prefix + "/flask-secret-key", userdata.EnvAuthUsers + "=alice,bob",
+				userdata.EnvAuthPromoters + "=bob"} {
+				if !strings.Contains(ud, line+"\n") {
+					t.Errorf("user data lacks %q", line)
+				}
+			}
 			if g.outputs["adminPasswordParameterName"] != prefix+"/auth/admin-password" ||
 				g.outputs["flaskSecretKeyParameterName"] != prefix+"/flask-secret-key" ||
 				g.outputs["userPasswordParameterNames"] != fmt.Sprint(map[string]string{"alice": prefix + "/auth/users/alice", "bob": prefix + "/auth/users/bob"}) {
@@ -112,6 +121,9 @@ func TestAuthNoneRegistersNoCredentials(t *testing.T) {
 	}
 	if n := len(g.byType(tokServerAuth)); n != 0 {
 		t.Errorf("%d ServerAuth components", n)
+	}
+	if ud := g.one(t, typeInstance).userData(); !strings.Contains(ud, userdata.EnvAuth+"="+userdata.AuthNone+"\n") || strings.Contains(ud, "/auth/users") {
+		t.Errorf("auth none: the launch is not told %s=%s, or names a password parameter", userdata.EnvAuth, userdata.AuthNone)
 	}
 	if n, m := len(g.byType(typePassword)), len(g.byType(typeParameter)); n != 1 || m != 1 {
 		t.Errorf("%d RandomPasswords and %d parameters, want only the DB password's", n, m)
@@ -344,10 +356,19 @@ func TestUserChangesLeaveDataAlone(t *testing.T) {
 						t.Errorf("%s: new %s %s", c.name, a.Type, a.Name)
 					}
 				}
-				// The change reaches the server: the launch's auth settings are in its user data
-				// once the renderer writes them; the role's path grant already covers every user.
+				// The change reaches the server through its user data (a new launch replaces the
+				// instance); the role's path grant already covers every user.
 				if c.added != "" && !strings.Contains(changed.outputs["userPasswordParameterNames"], "/auth/users/"+c.added) {
 					t.Errorf("%s: output userPasswordParameterNames %q lacks %s", c.name, changed.outputs["userPasswordParameterNames"], c.added)
+				}
+				ud := changed.one(t, typeInstance).userData()
+				for _, line := range []string{
+					userdata.EnvAuthUsers + "=" + strings.Join(list(t, c.users), ","),
+					userdata.EnvAuthPromoters + "=" + strings.Join(list(t, c.promoters), ","),
+				} {
+					if !strings.Contains(ud, "\n      "+line+"\n") {
+						t.Errorf("%s: user data lacks %q", c.name, line)
+					}
 				}
 			})
 		}
