@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
+	"github.com/mlflow-aws/mlflow-aws/server"
 )
 
 // awsEnv is the environment for the AWS CLI against moto: dummy keys, the endpoint, no user
@@ -118,7 +119,19 @@ type bootResult struct {
 	mlflowEnv            []map[string]string // environment of each invocation
 	pythonArgv           []string
 	pythonEnv            map[string]string
+	// With MLFLOW_AUTH=basic: the plugin bootstrap's argv and stdin (the SSM parameters under
+	// the auth path, as the AWS CLI prints them), and the secret key and admin password put in
+	// moto's SSM for this boot.
+	authArgv                      []string
+	authStdin                     string
+	flaskSecretKey, adminPassword string
 }
+
+// Values the simulated boot puts in SSM for a document with MLFLOW_AUTH=basic.
+const (
+	simulatedFlaskSecretKey = "FlaskKey0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
+	simulatedAdminPassword  = "AdminPw-_.,:;=+%~^0123456789"
+)
 
 // simulateBoot runs the launcher from d in a scratch root as systemd would (UMask=0077,
 // environment from the env file) and returns what the stub venv recorded.
@@ -175,8 +188,24 @@ env > %[1]q/mlflow.$n.env
 	for k, v := range r.override {
 		procEnv = append(procEnv, k+"="+v)
 	}
-	requireLoopbackIMDS(t, procEnv)
 	res := bootResult{root: root}
+	if env[EnvAuth] == AuthBasic {
+		// What the unit and the stack provide with authentication on: the runtime directory
+		// (RuntimeDirectory=mlflow), the Flask secret key and the admin's password in SSM, and
+		// the plugin's bootstrap command in the venv (a stub recording what it is given).
+		runtimeDir := mkdir(t, root, "run")
+		procEnv = append(procEnv, "RUNTIME_DIRECTORY="+runtimeDir)
+		res.flaskSecretKey, res.adminPassword = simulatedFlaskSecretKey, simulatedAdminPassword
+		putSecureString(t, endpoint, env[EnvAWSDefaultRegion], env[EnvFlaskSecretKeyParameter], res.flaskSecretKey)
+		putSecureString(t, endpoint, env[EnvAWSDefaultRegion], env[EnvAuthParameterPath]+"/admin-password", res.adminPassword)
+		write("venv/bin/"+server.BootstrapCommand, fmt.Sprintf(`#!/bin/bash
+set -euo pipefail
+umask 077
+printf '%%s\n' "$@" > %[1]q/auth.argv
+cat > %[1]q/auth.stdin
+`, rec), 0o755)
+	}
+	requireLoopbackIMDS(t, procEnv)
 	res.stdout, res.stderr, res.err = run(t, 2*time.Minute, procEnv, "", "/bin/bash", "-c", `umask 077; exec "$0"`, launcherPath)
 
 	readLines := func(p string) []string {
@@ -204,7 +233,51 @@ env > %[1]q/mlflow.$n.env
 	}
 	res.pythonArgv = readLines(filepath.Join(rec, "python.argv"))
 	res.pythonEnv = readEnv(filepath.Join(rec, "python.env"))
+	res.authArgv = readLines(filepath.Join(rec, "auth.argv"))
+	if b, err := os.ReadFile(filepath.Join(rec, "auth.stdin")); err == nil {
+		res.authStdin = string(b)
+	}
 	return res
+}
+
+// assertAuthLaunch: with MLFLOW_AUTH=basic the plugin's bootstrap ran with the auth path and
+// got the admin's password on stdin (from SSM, not argv), the server got the Flask secret key
+// and the auth config through its environment only, and neither secret is in an argv or the
+// launcher's output; with MLFLOW_AUTH=none nothing of this happened.
+func assertAuthLaunch(t *testing.T, name string, env map[string]string, res bootResult) {
+	t.Helper()
+	if len(res.mlflowEnv) == 0 {
+		return
+	}
+	serverEnv := res.mlflowEnv[len(res.mlflowEnv)-1]
+	if env[EnvAuth] != AuthBasic {
+		if res.authArgv != nil || serverEnv["MLFLOW_FLASK_SERVER_SECRET_KEY"] != "" || serverEnv["MLFLOW_AUTH_CONFIG_PATH"] != "" {
+			t.Errorf("%s: MLFLOW_AUTH=%s but the auth bootstrap ran or the server got auth settings", name, env[EnvAuth])
+		}
+		return
+	}
+	if !slices.Equal(res.authArgv, []string{"bootstrap", "--parameter-path", env[EnvAuthParameterPath]}) {
+		t.Errorf("%s: auth bootstrap argv %q", name, res.authArgv)
+	}
+	if !strings.Contains(res.authStdin, res.adminPassword) || !strings.Contains(res.authStdin, env[EnvAuthParameterPath]+"/admin-password") {
+		t.Errorf("%s: the auth bootstrap did not get the admin's password parameter on stdin", name)
+	}
+	if serverEnv["MLFLOW_FLASK_SERVER_SECRET_KEY"] != res.flaskSecretKey {
+		t.Errorf("%s: the server's MLFLOW_FLASK_SERVER_SECRET_KEY is not the SSM secret key", name)
+	}
+	if cfg := serverEnv["MLFLOW_AUTH_CONFIG_PATH"]; !strings.HasPrefix(cfg, filepath.Join(res.root, "run")+"/") {
+		t.Errorf("%s: MLFLOW_AUTH_CONFIG_PATH=%q is not in the runtime directory", name, cfg)
+	}
+	for _, secret := range []string{res.flaskSecretKey, res.adminPassword} {
+		for _, argv := range append(slices.Clone(res.mlflowArgv), res.authArgv) {
+			if slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, secret) }) {
+				t.Errorf("%s: a secret is in argv %q", name, argv[0])
+			}
+		}
+		if strings.Contains(res.stdout+res.stderr, secret) {
+			t.Errorf("%s: the launcher printed a secret", name)
+		}
+	}
 }
 
 // assertPasswordContained: the password is in no argv, not in the launcher's output (the
@@ -290,6 +363,9 @@ func corsOrigins(allowedHosts string) string {
 func expectedServerArgv(env map[string]string, workers int, allowedHosts string) []string {
 	argv := []string{"server", "--backend-store-uri", env[EnvBackendStoreURI], "--host", env[EnvHost], "--port", env[EnvPort],
 		"--workers", strconv.Itoa(workers), "--allowed-hosts", allowedHosts, "--cors-allowed-origins", corsOrigins(allowedHosts)}
+	if env[EnvAuth] == AuthBasic {
+		argv = append(argv, "--app-name", server.AppName)
+	}
 	if env[EnvArtifactAccess] == ArtifactAccessProxied {
 		return append(argv, "--serve-artifacts", "--artifacts-destination", env[EnvArtifactsURI])
 	}
@@ -339,6 +415,7 @@ func TestLauncherBootSimulation(t *testing.T) {
 					t.Errorf("IMDS stub: %d token(s), %d local-ipv4 answer(s), bad requests %q; want one IMDSv2 token then one local-ipv4 with it", tokens, answers, bad)
 				}
 				assertPasswordContained(t, d.name, password, res)
+				assertAuthLaunch(t, d.name, env, res)
 				if !slices.Equal(res.pythonArgv, []string{filepath.Join(res.root, "mlflow-db-state")}) {
 					t.Errorf("venv python ran %q, want only the db-state helper", res.pythonArgv)
 				}
