@@ -112,3 +112,22 @@ func TestAuthLegitimateValues(t *testing.T) {
 		t.Errorf("legitimate auth config rejected: %v", err)
 	}
 }
+
+// TestUserDataCheckIncludesAuth: the user data size check renders the launch with the auth
+// settings the stack will have, so users count against EC2's limit, and the renderer's own
+// validation of them runs before anything is created.
+func TestUserDataCheckIncludesAuth(t *testing.T) {
+	cfg := valid()
+	cfg["mlflow-aws:users"] = `["alice","bob"]`
+	c, err := parseDev(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := WorstCaseUserDataParams(c); p.Auth != c.AuthParams || p.Auth == nil {
+		t.Errorf("worst-case user data params carry Auth %+v, want the config's %+v", p.Auth, c.AuthParams)
+	}
+	cfg["mlflow-aws:auth"] = "none"
+	if c, err = parseDev(cfg); err != nil || WorstCaseUserDataParams(c).Auth != nil {
+		t.Errorf("auth none: %v, %+v", err, c)
+	}
+}

@@ -15,11 +15,13 @@ import (
 // replaced by placeholders of their longest form, and refuses the configuration when the
 // gzipped document would exceed EC2's 16 KiB user data limit (Amazon EC2 User Guide, "Run
 // commands when you launch an EC2 instance with user data input"). allowedHosts is the one
-// input without a bound of its own, so the problem names it. It runs when every input of the
-// user data is valid, whatever problems other keys have.
+// input without a bound of its own, so the problem names it (users are bounded by MaxUsers, but
+// their names count too). It runs when every input of the user data is valid, whatever problems
+// other keys have.
 func (p *parser) userDataFits(c *Config) {
 	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyWorkers, KeyArtifactAccess,
-		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name") {
+		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name",
+		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias) {
 		return
 	}
 	params := WorstCaseUserDataParams(c)
@@ -34,8 +36,8 @@ func (p *parser) userDataFits(c *Config) {
 		return
 	}
 	if size > userdata.MaxUserDataBytes {
-		p.fail(p.qualify(KeyAllowedHosts), "its %d hosts (%d characters) make the tracking server's user data %d bytes gzipped, over EC2's limit of %d; list fewer or shorter hosts",
-			len(c.AllowedHosts), len(strings.Join(c.AllowedHosts, ",")), size, userdata.MaxUserDataBytes)
+		p.fail(p.qualify(KeyAllowedHosts), "its %d hosts (%d characters), with %d users, make the tracking server's user data %d bytes gzipped, over EC2's limit of %d; list fewer or shorter hosts",
+			len(c.AllowedHosts), len(strings.Join(c.AllowedHosts, ",")), authUsers(c), size, userdata.MaxUserDataBytes)
 	}
 }
 
@@ -81,5 +83,15 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 			"ec2-255-255-255-255."+c.Region+".compute.amazonaws.com.cn", c.AllowedHosts),
 		Workers: c.Workers,
 		Port:    mlflowspec.TrackingPort,
+		// The launch's auth settings are known from the configuration: as they will be.
+		Auth: c.AuthParams,
 	}
+}
+
+// authUsers is the number of configured users the launch carries.
+func authUsers(c *Config) int {
+	if c.AuthParams == nil {
+		return 0
+	}
+	return len(c.AuthParams.Users)
 }
