@@ -2,10 +2,10 @@ package userdata
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/mlflow-aws/mlflow-aws/internal/mlflowspec"
 	"github.com/mlflow-aws/mlflow-aws/server"
 )
 
@@ -24,24 +24,15 @@ const (
 	EnvFlaskSecretKeyParameter = "MLFLOW_FLASK_SECRET_KEY_PARAMETER"
 )
 
-// The values of EnvAuth.
+// The values of EnvAuth (mlflowspec.AuthModes).
 const (
-	AuthBasic = "basic"
-	AuthNone  = "none"
+	AuthBasic = string(mlflowspec.AuthBasic)
+	AuthNone  = string(mlflowspec.AuthNone)
 )
 
 // AuthDatabaseName is the PostgreSQL database of MLflow's auth store, on the backend store's
 // instance (so every server shares it), created by the plugin's bootstrap when missing.
 const AuthDatabaseName = "mlflow_auth"
-
-// Permissions are MLflow's permission names, the values AuthParams.DefaultPermission takes
-// (MLflow, "Authentication": READ, EDIT, MANAGE, NO_PERMISSIONS).
-var Permissions = []string{"READ", "EDIT", "MANAGE", "NO_PERMISSIONS"}
-
-var (
-	userNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]{0,63}$`)
-	aliasRe    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
-)
 
 // authEnv returns the auth environment lines' keys and values, in file order.
 func authEnv(a *AuthParams) [][2]string {
@@ -56,47 +47,43 @@ func authEnv(a *AuthParams) [][2]string {
 		{EnvAuthParameterPath, a.ParameterPath}, {EnvFlaskSecretKeyParameter, a.SecretKeyParameterName}}
 }
 
-// authProblems returns one error per invalid AuthParams field (nil a is valid: no auth).
+// authProblems returns one error per invalid AuthParams field (nil a is valid: no auth), by the
+// rules of package mlflowspec (user names, permissions, aliases).
 func authProblems(a *AuthParams) []error {
 	if a == nil {
 		return nil
 	}
 	var errs []error
-	add := func(field, value, problem string) {
-		errs = append(errs, fmt.Errorf("Auth.%s %q %s", field, value, problem))
+	add := func(field string, err error) { errs = append(errs, fmt.Errorf("Auth.%s: %w", field, err)) }
+	if err := mlflowspec.CheckUsername(a.AdminUsername); err != nil {
+		add("AdminUsername", err)
 	}
-	const nameRule = "is not a user name: a letter, then letters, digits, '.', '_' or '-', at most 64"
-	if !userNameRe.MatchString(a.AdminUsername) {
-		add("AdminUsername", a.AdminUsername, nameRule)
-	} else if a.AdminUsername == "admin" {
-		add("AdminUsername", a.AdminUsername, "is MLflow's built-in default admin; choose another name")
-	}
-	if !slices.Contains(Permissions, a.DefaultPermission) {
-		add("DefaultPermission", a.DefaultPermission, "is not one of "+strings.Join(Permissions, ", "))
+	if !mlflowspec.Permission(a.DefaultPermission).Valid() {
+		add("DefaultPermission", fmt.Errorf("%q is not one of %v", a.DefaultPermission, mlflowspec.Permissions))
 	}
 	for i, u := range a.Users {
-		if !userNameRe.MatchString(u) {
-			add(fmt.Sprintf("Users[%d]", i), u, nameRule)
+		if err := mlflowspec.CheckUsername(u); err != nil {
+			add(fmt.Sprintf("Users[%d]", i), err)
 		} else if u == a.AdminUsername || slices.Index(a.Users, u) != i {
-			add(fmt.Sprintf("Users[%d]", i), u, "is the admin or listed twice")
+			add(fmt.Sprintf("Users[%d]", i), fmt.Errorf("%q is the admin or listed twice", u))
 		}
 	}
 	for i, u := range a.Promoters {
 		if !slices.Contains(a.Users, u) {
-			add(fmt.Sprintf("Promoters[%d]", i), u, "is not in Users")
+			add(fmt.Sprintf("Promoters[%d]", i), fmt.Errorf("%q is not in Users", u))
 		}
 	}
 	for field, v := range map[string]string{"ProductionAlias": a.ProductionAlias, "StagingAlias": a.StagingAlias} {
-		if !aliasRe.MatchString(v) {
-			add(field, v, "is not a model alias: letters, digits, '_' and '-'")
+		if err := mlflowspec.CheckAlias(v); err != nil {
+			add(field, err)
 		}
 	}
 	if strings.EqualFold(a.ProductionAlias, a.StagingAlias) {
-		add("StagingAlias", a.StagingAlias, "equals ProductionAlias")
+		add("StagingAlias", fmt.Errorf("%q equals ProductionAlias", a.StagingAlias))
 	}
 	for field, v := range map[string]string{"ParameterPath": a.ParameterPath, "SecretKeyParameterName": a.SecretKeyParameterName} {
 		if p := ssmNameProblem(v); p != "" || !strings.HasPrefix(v, "/") {
-			add(field, v, strings.TrimSpace(p+" (want an absolute SSM name like /mlflow-aws/dev/auth)"))
+			add(field, fmt.Errorf("%q %s", v, strings.TrimSpace(p+" (want an absolute SSM name like /mlflow-aws/dev/auth)")))
 		}
 	}
 	return errs
