@@ -248,20 +248,27 @@ func (s iamStatement) grants(action string) bool {
 
 func loadPolicy(t *testing.T, path string) iamPolicy {
 	t.Helper()
+	var p iamPolicy
+	decodePolicyFile(t, path, &p, func() (string, int) { return p.Version, len(p.Statement) })
+	return p
+}
+
+// decodePolicyFile decodes the IAM policy document at path into v, refusing unknown fields, and
+// fails unless shape (called after decoding) reports version 2012-10-17 and some statements.
+func decodePolicyFile(t *testing.T, path string, v any, shape func() (version string, statements int)) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p iamPolicy
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := dec.Decode(v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	if p.Version != "2012-10-17" || len(p.Statement) == 0 {
-		t.Fatalf("%s: version %q with %d statements", path, p.Version, len(p.Statement))
+	if version, n := shape(); version != "2012-10-17" || n == 0 {
+		t.Fatalf("%s: version %q with %d statements", path, version, n)
 	}
-	return p
 }
 
 // loadDeployerPolicy returns the deploy role's two policies as one: IAM evaluates the

@@ -9,7 +9,6 @@ package main
 // documents themselves: every aws command names --region, and no command is cut short with "…".
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -245,19 +244,8 @@ type peopleStatement struct {
 
 func loadPeoplePolicy(t *testing.T, path string) peoplePolicy {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var p peoplePolicy
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if p.Version != "2012-10-17" || len(p.Statement) == 0 {
-		t.Fatalf("%s: version %q with %d statements", path, p.Version, len(p.Statement))
-	}
+	decodePolicyFile(t, path, &p, func() (string, int) { return p.Version, len(p.Statement) })
 	return p
 }
 
