@@ -183,6 +183,14 @@ var deployerActions = map[string]crud{
 			"ec2:StartInstances", "ec2:CreateTags", "ec2:DeleteTags"},
 		Delete: []string{"ec2:TerminateInstances", "ec2:DescribeInstances"},
 	},
+	// aws_network_interface (the single server's fixed interface): tagged on create; the update
+	// sets security groups and description; the delete detaches a lingering attachment.
+	"aws:ec2/networkInterface:NetworkInterface": {
+		Create: []string{"ec2:CreateNetworkInterface", "ec2:CreateTags", "ec2:DescribeNetworkInterfaces"},
+		Read:   []string{"ec2:DescribeNetworkInterfaces"},
+		Update: []string{"ec2:ModifyNetworkInterfaceAttribute", "ec2:CreateTags", "ec2:DeleteTags"},
+		Delete: []string{"ec2:DetachNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces"},
+	},
 	"aws:ec2/eipAssociation:EipAssociation": {
 		Create: []string{"ec2:AssociateAddress", "ec2:DescribeAddresses"},
 		Read:   []string{"ec2:DescribeAddresses"},
@@ -714,7 +722,7 @@ func TestBoundaryAllowsTheServerAndNothingElse(t *testing.T) {
 // interfaces; only CreateSecurityGroup and AllocateAddress run unconditioned on "*", and
 // RunInstances joins only the project's security groups.
 func TestDeployerPolicyEc2ChangesOnlyTheProjects(t *testing.T) {
-	createOnly := []string{"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:AllocateAddress"} // RunInstances: checked below
+	createOnly := []string{"ec2:RunInstances", "ec2:CreateSecurityGroup", "ec2:AllocateAddress", "ec2:CreateNetworkInterface"} // RunInstances, CreateNetworkInterface: checked below
 	for _, s := range loadDeployerPolicy(t).Statement {
 		if s.Effect != "Allow" {
 			continue

@@ -214,7 +214,11 @@ var replaceFields = map[string][]string{
 	typeEip:         {"domain"},
 	typeIngress:     {},
 	typeDB:          {"identifier", "dbName", "username", "storageEncrypted", "engine"},
-	typeInstance:    {"ami", "subnetId", "keyName", "userDataBase64", "availabilityZone"},
+	typeInstance:    {"ami", "subnetId", "keyName", "userDataBase64", "availabilityZone", "networkInterfaces"},
+	typeENI:         {"subnetId", "privateIp", "interfaceType"},
+	typeASG:         {"name", "namePrefix"},
+	typeLB:          {"name", "namePrefix", "internal", "loadBalancerType"},
+	typeTG:          {"name", "namePrefix", "port", "protocol", "targetType", "vpcId"},
 }
 
 // replaced returns the inputs of r in replaceFields that differ between before and after and
@@ -275,24 +279,29 @@ func TestCosmeticChangesReplaceNothing(t *testing.T) {
 	}
 }
 
-// TestPlacementIsStable: with subnetIds unset the instance keeps the subnet recorded in the
-// state (ignoreChanges), so an added subnet never moves it; with subnetIds set the first one is
-// binding and a change of it moves the server.
+// TestPlacementIsStable: with subnetIds unset the server's network interface keeps the subnet
+// recorded in the state (ignoreChanges), so an added subnet never moves it, and the Auto Scaling
+// group keeps its subnets likewise; with subnetIds set the first one is binding and a change of
+// it moves the server.
 func TestPlacementIsStable(t *testing.T) {
 	auto := runStack(t, "dev", stackConfig(t, "dev"))
 	configured := runStack(t, "every-option-changed", everyOptionChanged(t))
-	if auto.err != nil || configured.err != nil {
-		t.Fatal(auto.err, configured.err)
+	group := runStack(t, "dev", frontDoorDev(t))
+	if auto.err != nil || configured.err != nil || group.err != nil {
+		t.Fatal(auto.err, configured.err, group.err)
 	}
-	if inst := auto.one(t, typeInstance); !slices.Contains(inst.IgnoreChanges, "subnetId") {
-		t.Errorf("automatic placement is not kept in state: ignoreChanges %v", inst.IgnoreChanges)
+	if eni := auto.one(t, typeENI); !slices.Contains(eni.IgnoreChanges, "subnetId") {
+		t.Errorf("automatic placement is not kept in state: ignoreChanges %v", eni.IgnoreChanges)
 	}
-	inst := configured.one(t, typeInstance)
-	if slices.Contains(inst.IgnoreChanges, "subnetId") {
-		t.Errorf("configured placement is ignored: %v", inst.IgnoreChanges)
+	if asg := group.one(t, typeASG); !slices.Contains(asg.IgnoreChanges, "vpcZoneIdentifiers") {
+		t.Errorf("automatic placement of the group is not kept in state: ignoreChanges %v", asg.IgnoreChanges)
 	}
-	if want := list(t, everyOptionChanged(t)["mlflow-aws:subnetIds"])[0]; inst.str("subnetId") != want {
-		t.Errorf("subnet %q, want the first configured %q", inst.str("subnetId"), want)
+	eni := configured.one(t, typeENI)
+	if slices.Contains(eni.IgnoreChanges, "subnetId") {
+		t.Errorf("configured placement is ignored: %v", eni.IgnoreChanges)
+	}
+	if want := list(t, everyOptionChanged(t)["mlflow-aws:subnetIds"])[0]; eni.str("subnetId") != want {
+		t.Errorf("subnet %q, want the first configured %q", eni.str("subnetId"), want)
 	}
 }
 

@@ -31,13 +31,20 @@ const (
 	mockVpc       = "vpc-0a1b2c3d4e5f60718"
 	mockAMI       = "ami-0123456789abcdef0"
 	mockPublicIP  = "203.0.113.10"
-	mockPrivateIP = "172.31.16.10"
+	mockPrivateIP = "172.31.16.10" // the fixed network interface's
+	// mockInstancePrivateIP is what the mock gives the instance itself: a tracking URI built
+	// from it (not from the interface) would differ from mockPrivateIP.
+	mockInstancePrivateIP = "172.31.16.99"
 	// mockPassword is what the random provider "generates": it holds every special character
 	// the program allows, so any leak or mis-escaping is visible.
 	mockPassword = "Aa1!#$%&*()-_=+[]{}<>:?^~.,;|Zz9"
 	// mockRandomHex is the hex the random provider "draws" for a RandomId of 4 bytes.
 	mockRandomHex = "0a0b0c0d"
 )
+
+// mockLatestAMI is the AMI the public Amazon Linux parameter names; a test may set it to a
+// newer release (and restore it) to see what a new AMI does to a stack.
+var mockLatestAMI = mockAMI
 
 var mockSubnets = []string{"subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2", "subnet-0ccccccccccccccc3"}
 
@@ -258,8 +265,48 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("publicDns", "ec2-"+strings.ReplaceAll(mockPublicIP, ".", "-")+".compute-1.amazonaws.com")
 	case "aws:ec2/instance:Instance":
 		id = fakeID("i-", args.Name)
-		set("privateIp", mockPrivateIP)
+		set("privateIp", mockInstancePrivateIP)
 		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:instance/%s", m.region, mockAccount, id))
+	case "aws:ec2/networkInterface:NetworkInterface":
+		id = fakeID("eni-", args.Name)
+		set("privateIp", mockPrivateIP)
+		set("privateIps", []string{mockPrivateIP})
+	case "aws:ec2/launchTemplate:LaunchTemplate":
+		id = fakeID("lt-", args.Name)
+		set("latestVersion", 1)
+		set("arn", fmt.Sprintf("arn:aws:ec2:%s:%s:launch-template/%s", m.region, mockAccount, id))
+	case "aws:autoscaling/group:Group":
+		name := str("namePrefix") + "20261130103300000000000001"
+		id = name
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:uuid:autoScalingGroupName/%s", m.region, mockAccount, name))
+	case "aws:lb/loadBalancer:LoadBalancer":
+		suffix := "app/" + args.Name + "-1a2b3c4/50dc6c495c0c9188"
+		id = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/%s", m.region, mockAccount, suffix)
+		set("arn", id)
+		set("arnSuffix", suffix)
+		set("dnsName", args.Name+"-1a2b3c4-1234567890."+m.region+".elb.amazonaws.com")
+		set("zoneId", "Z35SXDOTRQ7X7K")
+	case "aws:lb/targetGroup:TargetGroup":
+		suffix := "targetgroup/" + args.Name + "-1a2b3c4/73e2d6bc24d8a067"
+		id = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:%s", m.region, mockAccount, suffix)
+		set("arn", id)
+		set("arnSuffix", suffix)
+	case "aws:lb/listener:Listener":
+		id = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:listener/%s", m.region, mockAccount, args.Name)
+		set("arn", id)
+	case "aws:acm/certificate:Certificate":
+		id = fmt.Sprintf("arn:aws:acm:%s:%s:certificate/%s", m.region, mockAccount, fakeID("", args.Name))
+		set("arn", id)
+		set("domainValidationOptions", []map[string]any{{
+			"domainName": str("domainName"), "resourceRecordName": "_0123456789abcdef." + str("domainName") + ".",
+			"resourceRecordType": "CNAME", "resourceRecordValue": "_fedcba9876543210.acm-validations.aws.",
+		}})
+	case "aws:acm/certificateValidation:CertificateValidation":
+		id = str("certificateArn")
+	case "aws:route53/record:Record":
+		id = str("zoneId") + "_" + str("name") + "_" + str("type")
+		set("fqdn", strings.TrimSuffix(str("name"), "."))
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, rec)
@@ -295,10 +342,13 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"id": m.region, "locations": []string{m.region + "b", m.region + "c"},
 			"instanceTypes": []string{"t3.micro", "t3.micro"}, "locationTypes": []string{"availability-zone", "availability-zone"},
 		}), nil
+	case "aws:elb/getServiceAccount:getServiceAccount":
+		// us-east-1's Elastic Load Balancing account (Regions opened before August 2022).
+		return resource.NewPropertyMapFromMap(map[string]any{"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}), nil
 	case "aws:ssm/getParameter:getParameter":
 		name := args.Args["name"].StringValue()
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"id": name, "name": name, "type": "String", "value": mockAMI, "insecureValue": mockAMI,
+			"id": name, "name": name, "type": "String", "value": mockLatestAMI, "insecureValue": mockLatestAMI,
 			"arn": "arn:aws:ssm:" + m.region + "::parameter" + name, "version": 1,
 		}), nil
 	}

@@ -90,6 +90,19 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		ProtectData:                 cfg.ProtectData,
+	}
+	if fd := cfg.FrontDoor; fd != nil {
+		serverArgs.FrontDoor = &components.FrontDoorArgs{
+			DomainName:            fd.DomainName,
+			HostedZoneID:          fd.HostedZoneID,
+			AccessLogs:            fd.AccessLogs,
+			LogsBucketPrefix:      fd.LogsBucketPrefix,
+			LoadBalancerSubnetIDs: network.SubnetIDs,
+			ServerSubnetIDs:       network.ServerSubnetIDs,
+			MinServers:            fd.MinServers,
+			MaxServers:            fd.MaxServers,
+		}
 	}
 	// Outputs of auth none: no parameter names (an empty name and map, not a missing output).
 	adminParameter, userParameters, secretKeyParameter := pulumi.String("").ToStringOutput(), pulumi.StringMap{}.ToStringMapOutput(), pulumi.String("").ToStringOutput()
@@ -121,6 +134,12 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		"instanceId":              server.InstanceID,
 		"publicIp":                server.PublicIP,
 		"portForwardCommand":      server.PortForwardCommand,
+		"privateIp":               server.PrivateIP,
+		// The front door's ("" without one): what alarms and dashboards need.
+		"autoScalingGroupName":  server.AutoScalingGroupName,
+		"loadBalancerArnSuffix": server.LoadBalancerArnSuffix,
+		"targetGroupArnSuffix":  server.TargetGroupArnSuffix,
+		"loadBalancerDnsName":   server.LoadBalancerDNSName,
 		// Names of SecureStrings, never their values.
 		"adminPasswordParameterName":  adminParameter,
 		"userPasswordParameterNames":  userParameters,

@@ -45,6 +45,16 @@ const (
 	typeEipAssoc      = "aws:ec2/eipAssociation:EipAssociation"
 	typeBucketObject  = "aws:s3/bucketObjectv2:BucketObjectv2"
 	typeRandomID      = "random:index/randomId:RandomId"
+	typeENI           = "aws:ec2/networkInterface:NetworkInterface"
+	typeLaunchTmpl    = "aws:ec2/launchTemplate:LaunchTemplate"
+	typeASG           = "aws:autoscaling/group:Group"
+	typeScaling       = "aws:autoscaling/policy:Policy"
+	typeLB            = "aws:lb/loadBalancer:LoadBalancer"
+	typeTG            = "aws:lb/targetGroup:TargetGroup"
+	typeListener      = "aws:lb/listener:Listener"
+	typeCert          = "aws:acm/certificate:Certificate"
+	typeCertValid     = "aws:acm/certificateValidation:CertificateValidation"
+	typeRecord        = "aws:route53/record:Record"
 	tokArtifactStore  = "mlflow:aws:ArtifactStore"
 	tokBackendStore   = "mlflow:aws:BackendStore"
 	tokTrackingServer = "mlflow:aws:TrackingServer"
@@ -155,7 +165,7 @@ func TestComponentTree(t *testing.T) {
 				typeInstance: tokTrackingServer, typeRole: tokTrackingServer, typeRolePolicy: tokTrackingServer,
 				typeAttachment: tokTrackingServer, typeProfile: tokTrackingServer, typeEip: tokTrackingServer,
 				typeEipAssoc: tokTrackingServer, typeIngress: tokTrackingServer, typeEgress: tokTrackingServer,
-				typeBucketObject: tokTrackingServer,
+				typeBucketObject: tokTrackingServer, typeENI: tokTrackingServer,
 			}
 			for _, r := range g.resources {
 				if !r.Custom {

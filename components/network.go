@@ -22,6 +22,10 @@ type Network struct {
 	// InstanceSubnetID is the program's choice among the VPC's subnets; the instance then keeps
 	// the subnet it was first placed in (TrackingServerArgs.SubnetChosenByProgram).
 	InstanceSubnetChosenByProgram bool
+	// ServerSubnetIDs are the subnets an Auto Scaling group of servers spreads over, sorted:
+	// the configured subnets, else the VPC's subnets in Availability Zones offering the
+	// instance type. Like InstanceSubnetID they must reach the internet (PyPI, SSM, S3).
+	ServerSubnetIDs []string
 }
 
 // chooseInstanceSubnet is the tracking server's subnet: the first configured subnet, else the
@@ -61,6 +65,7 @@ func LookupNetwork(ctx *pulumi.Context, vpcID string, subnetIDs []string, instan
 		n.SubnetIDs = slices.Clone(subnetIDs)
 		n.InstanceSubnetID, n.InstanceSubnetChosenByProgram = chooseInstanceSubnet(subnetIDs, nil)
 		slices.Sort(n.SubnetIDs)
+		n.ServerSubnetIDs = n.SubnetIDs
 		return n, nil
 	}
 
@@ -95,5 +100,6 @@ func LookupNetwork(ctx *pulumi.Context, vpcID string, subnetIDs []string, instan
 		return nil, fmt.Errorf("no subnet of VPC %s is in an Availability Zone offering %s (%v)", vpc.Id, instanceType, offers.Locations)
 	}
 	n.InstanceSubnetID, n.InstanceSubnetChosenByProgram = chooseInstanceSubnet(nil, usable.Ids)
+	n.ServerSubnetIDs = slices.Sorted(slices.Values(usable.Ids))
 	return n, nil
 }

@@ -90,19 +90,37 @@ var cidrName = regexp.MustCompile(`[^A-Za-z0-9-]+`)
 // so a description carrying a name would replace the group whenever the name changed.
 const serverSecurityGroupDescription = "MLflow tracking server"
 
-// newServerSecurityGroup registers the server's security group: all egress (PyPI, SSM, S3 over
-// HTTPS; PostgreSQL to RDS), TrackingPort from each AllowedCidrs block, 22 from each SSHCidrs
-// block when a key pair is set, and on the backend store's group 5432 from this group (Amazon
-// VPC User Guide, "Security group rules").
-func newServerSecurityGroup(ctx *pulumi.Context, name string, args *TrackingServerArgs, parent pulumi.ResourceOption) (*ec2.SecurityGroup, error) {
-	sg, err := ec2.NewSecurityGroup(ctx, name+"-sg", &ec2.SecurityGroupArgs{
-		VpcId:       pulumi.String(args.VpcID),
-		Description: pulumi.String(serverSecurityGroupDescription),
-		Tags:        pulumi.StringMap{"Name": pulumi.String(name)},
-	}, parent, pulumi.IgnoreChanges([]string{"description"}))
+// serverGroups are the security groups of the tracking server: the servers' own, and with a
+// front door the load balancer's (nil without).
+type serverGroups struct {
+	server, loadBalancer *ec2.SecurityGroup
+}
+
+// loadBalancerSecurityGroupDescription is constant for the reason serverSecurityGroupDescription is.
+const loadBalancerSecurityGroupDescription = "MLflow tracking server load balancer"
+
+// newServerSecurityGroups registers the security groups (Amazon VPC User Guide, "Security group
+// rules"; Elastic Load Balancing User Guide, "Security groups for your Application Load
+// Balancer"):
+//   - the servers' group: all egress (PyPI, SSM, S3 over HTTPS; PostgreSQL to RDS), 22 from each
+//     SSHCidrs block when a key pair is set, and TrackingPort from each AllowedCidrs block
+//     without a front door, or from the load balancer's group only with one;
+//   - with a front door, the load balancer's group: 443 and 80 from each AllowedCidrs block, and
+//     egress only to TrackingPort of the servers' group (targets and health checks);
+//   - on the backend store's group, 5432 from the servers' group.
+func newServerSecurityGroups(ctx *pulumi.Context, name string, args *TrackingServerArgs, parent pulumi.ResourceOption) (*serverGroups, error) {
+	group := func(logical, tag, description string) (*ec2.SecurityGroup, error) {
+		return ec2.NewSecurityGroup(ctx, logical, &ec2.SecurityGroupArgs{
+			VpcId:       pulumi.String(args.VpcID),
+			Description: pulumi.String(description),
+			Tags:        pulumi.StringMap{"Name": pulumi.String(tag)},
+		}, parent, pulumi.IgnoreChanges([]string{"description"}))
+	}
+	sg, err := group(name+"-sg", name, serverSecurityGroupDescription)
 	if err != nil {
 		return nil, fmt.Errorf("tracking server security group: %w", err)
 	}
+	groups := &serverGroups{server: sg}
 	if _, err := vpc.NewSecurityGroupEgressRule(ctx, name+"-egress", &vpc.SecurityGroupEgressRuleArgs{
 		SecurityGroupId: sg.ID(),
 		Description:     pulumi.String("HTTPS to PyPI, SSM and S3; PostgreSQL to RDS"),
@@ -112,10 +130,10 @@ func newServerSecurityGroup(ctx *pulumi.Context, name string, args *TrackingServ
 		return nil, fmt.Errorf("tracking server egress rule: %w", err)
 	}
 	// Configuration accepts IPv4 blocks only (the instance has no IPv6 address).
-	ingress := func(suffix, cidr string, port int, what string) error {
+	ingress := func(group pulumi.IDOutput, suffix, cidr string, port int, what string) error {
 		// URNs reserve "::", so the CIDR's punctuation becomes hyphens in the logical name.
 		_, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-"+cidrName.ReplaceAllString(suffix, "-"), &vpc.SecurityGroupIngressRuleArgs{
-			SecurityGroupId: sg.ID(),
+			SecurityGroupId: group,
 			Description:     pulumi.String(what),
 			IpProtocol:      pulumi.String("tcp"),
 			FromPort:        pulumi.Int(port),
@@ -124,14 +142,49 @@ func newServerSecurityGroup(ctx *pulumi.Context, name string, args *TrackingServ
 		}, parent)
 		return err
 	}
-	for _, cidr := range args.AllowedCidrs {
-		if err := ingress("mlflow-"+cidr, cidr, TrackingPort, "MLflow from "+cidr); err != nil {
-			return nil, fmt.Errorf("tracking server ingress from %s: %w", cidr, err)
+	if args.FrontDoor == nil {
+		for _, cidr := range args.AllowedCidrs {
+			if err := ingress(sg.ID(), "mlflow-"+cidr, cidr, TrackingPort, "MLflow from "+cidr); err != nil {
+				return nil, fmt.Errorf("tracking server ingress from %s: %w", cidr, err)
+			}
+		}
+	} else {
+		lb, err := group(name+"-lb-sg", name+"-lb", loadBalancerSecurityGroupDescription)
+		if err != nil {
+			return nil, fmt.Errorf("load balancer security group: %w", err)
+		}
+		groups.loadBalancer = lb
+		for _, cidr := range args.AllowedCidrs {
+			for _, port := range []int{HTTPSPort, HTTPPort} {
+				if err := ingress(lb.ID(), fmt.Sprintf("lb-%d-%s", port, cidr), cidr, port, fmt.Sprintf("HTTP%s from %s", map[int]string{HTTPSPort: "S"}[port], cidr)); err != nil {
+					return nil, fmt.Errorf("load balancer ingress %d from %s: %w", port, cidr, err)
+				}
+			}
+		}
+		if _, err := vpc.NewSecurityGroupEgressRule(ctx, name+"-lb-to-servers", &vpc.SecurityGroupEgressRuleArgs{
+			SecurityGroupId:           lb.ID(),
+			Description:               pulumi.String("MLflow and its health check on the tracking servers"),
+			IpProtocol:                pulumi.String("tcp"),
+			FromPort:                  pulumi.Int(TrackingPort),
+			ToPort:                    pulumi.Int(TrackingPort),
+			ReferencedSecurityGroupId: sg.ID(),
+		}, parent); err != nil {
+			return nil, fmt.Errorf("load balancer egress to the servers: %w", err)
+		}
+		if _, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-from-lb", &vpc.SecurityGroupIngressRuleArgs{
+			SecurityGroupId:           sg.ID(),
+			Description:               pulumi.String("MLflow from the load balancer only"),
+			IpProtocol:                pulumi.String("tcp"),
+			FromPort:                  pulumi.Int(TrackingPort),
+			ToPort:                    pulumi.Int(TrackingPort),
+			ReferencedSecurityGroupId: lb.ID(),
+		}, parent); err != nil {
+			return nil, fmt.Errorf("tracking server ingress from the load balancer: %w", err)
 		}
 	}
 	if args.SSHKeyName != "" {
 		for _, cidr := range args.SSHCidrs {
-			if err := ingress("ssh-"+cidr, cidr, 22, "SSH from "+cidr); err != nil {
+			if err := ingress(sg.ID(), "ssh-"+cidr, cidr, 22, "SSH from "+cidr); err != nil {
 				return nil, fmt.Errorf("tracking server SSH ingress from %s: %w", cidr, err)
 			}
 		}
@@ -146,5 +199,5 @@ func newServerSecurityGroup(ctx *pulumi.Context, name string, args *TrackingServ
 	}, parent); err != nil {
 		return nil, fmt.Errorf("backend store ingress from the tracking server: %w", err)
 	}
-	return sg, nil
+	return groups, nil
 }

@@ -100,7 +100,8 @@ func TestOutputsAreDeclaredOnce(t *testing.T) {
 		component any
 		want      []string
 	}{
-		{&TrackingServer{}, []string{"instanceId", "portForwardCommand", "publicDns", "publicIp", "roleName", "securityGroupId", "trackingUri"}},
+		{&TrackingServer{}, []string{"autoScalingGroupName", "instanceId", "loadBalancerArnSuffix", "loadBalancerDnsName", "portForwardCommand", "privateIp",
+			"publicDns", "publicIp", "roleName", "securityGroupId", "targetGroupArnSuffix", "trackingUri"}},
 		{&BackendStore{}, []string{"address", "databaseName", "passwordParameterArn", "passwordParameterName", "port", "securityGroupId", "username"}},
 		{&ArtifactStore{}, []string{"artifactsUri", "bucketArn", "bucketName"}},
 		{&ServerAuth{}, []string{"adminPasswordParameterName", "parameterPathArn", "secretKeyParameterArn", "secretKeyParameterName", "userPasswordParameterNames"}},

@@ -61,6 +61,11 @@ const (
 	KeyPromoters               = "promoters"
 	KeyProductionAlias         = "productionAlias"
 	KeyStagingAlias            = "stagingAlias"
+	KeyDomainName              = "domainName"
+	KeyHostedZoneID            = "hostedZoneId"
+	KeyALBAccessLogs           = "albAccessLogs"
+	KeyServerCount             = "serverCount"
+	KeyServerMaxCount          = "serverMaxCount"
 	// KeyRegion is the AWS provider's region key (namespace "aws").
 	KeyRegion = "aws:region"
 )
@@ -72,6 +77,7 @@ var Keys = []string{
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
+	KeyDomainName, KeyHostedZoneID, KeyALBAccessLogs, KeyServerCount, KeyServerMaxCount,
 }
 
 // Allowed values and ranges.
@@ -154,6 +160,10 @@ type Config struct {
 	// AuthParams are the launch's auth settings and the names of their SSM parameters; nil when
 	// Auth is none.
 	AuthParams *userdata.AuthParams
+
+	// FrontDoor is the HTTPS load balancer in front of an Auto Scaling group of servers; nil
+	// (no domainName) runs one server behind its Elastic IP.
+	FrontDoor *FrontDoor
 }
 
 // Problem is one invalid configuration value.
@@ -417,6 +427,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.database(c)
 	p.storage(c)
 	p.auth(c)
+	p.frontDoor(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}

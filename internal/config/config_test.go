@@ -42,6 +42,11 @@ func valid() map[string]string {
 		"mlflow-aws:promoters":               "[]",
 		"mlflow-aws:productionAlias":         "production",
 		"mlflow-aws:stagingAlias":            "staging",
+		"mlflow-aws:domainName":              "",
+		"mlflow-aws:hostedZoneId":            "",
+		"mlflow-aws:albAccessLogs":           "false",
+		"mlflow-aws:serverCount":             "0",
+		"mlflow-aws:serverMaxCount":          "0",
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/mlflow-aws/mlflow-aws/internal/awsnames"
@@ -19,7 +20,7 @@ import (
 // their names count too). It runs when every input of the user data is valid, whatever problems
 // other keys have.
 func (p *parser) userDataFits(c *Config) {
-	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyWorkers, KeyArtifactAccess,
+	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyDomainName, KeyWorkers, KeyArtifactAccess,
 		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name",
 		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias) {
 		return
@@ -80,12 +81,20 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 		ArtifactAccess:        string(c.ArtifactAccess),
 		ArtifactsURI:          "s3://" + bucket + "/" + mlflowspec.ArtifactsPrefix,
 		AllowedHosts: mlflowspec.ServerAllowedHosts("255.255.255.255",
-			"ec2-255-255-255-255."+c.Region+".compute.amazonaws.com.cn", c.AllowedHosts),
+			"ec2-255-255-255-255."+c.Region+".compute.amazonaws.com.cn", append(slices.Clone(c.AllowedHosts), frontDoorHosts(c)...)),
 		Workers: c.Workers,
 		Port:    mlflowspec.TrackingPort,
 		// The launch's auth settings are known from the configuration: as they will be.
 		Auth: c.AuthParams,
 	}
+}
+
+// frontDoorHosts are the Host header values the front door adds to the launch (none without).
+func frontDoorHosts(c *Config) []string {
+	if c.FrontDoor == nil {
+		return nil
+	}
+	return mlflowspec.FrontDoorHosts(c.FrontDoor.DomainName)
 }
 
 // authUsers is the number of configured users the launch carries.

@@ -88,3 +88,14 @@ func ServerAllowedHosts(publicIP, publicDNS string, extra []string) []string {
 	}
 	return append(out, extra...)
 }
+
+// FrontDoorHosts are the Host header values a load balancer serving https://<domain> brings to
+// the tracking server: the domain bare (what browsers and MLflow clients send for
+// https://<domain>) and with :443 (what clients send when the URI names the port). The launcher
+// derives the CORS origin https://<domain> from them. Empty domain: none.
+func FrontDoorHosts(domain string) []string {
+	if domain == "" {
+		return nil
+	}
+	return []string{domain, domain + ":443"}
+}
