@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlflow-aws/mlflow-aws/components"
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
@@ -59,16 +60,26 @@ var policyRules = []policyRule{
 		return "rds.force_ssl is not 1"
 	}},
 	{"EBS volumes encrypted", "AWSGuard encrypted-volumes; checkov CKV_AWS_8; FSBP EC2.3", func(g *graph, _ map[string]string) string {
-		return wantBool(g, typeInstance, "rootBlockDevice.encrypted", true)
+		for _, l := range serverLaunches(g) {
+			if !l.encrypted {
+				return l.name + ": a volume is not encrypted"
+			}
+		}
+		return ""
 	}},
-	{"IMDSv2 required", "checkov CKV_AWS_79; FSBP EC2.8", func(g *graph, _ map[string]string) string {
-		if v := g.resourcesOf(typeInstance)[0].str("metadataOptions.httpTokens"); v != "required" {
-			return "httpTokens = " + v
+	{"IMDSv2 required", "checkov CKV_AWS_79, CKV_AWS_341; FSBP EC2.8, AutoScaling.3", func(g *graph, _ map[string]string) string {
+		for _, l := range serverLaunches(g) {
+			if l.httpTokens != "required" || l.hops != 1 {
+				return fmt.Sprintf("%s: httpTokens = %s, hop limit %v", l.name, l.httpTokens, l.hops)
+			}
 		}
 		return ""
 	}},
 	{"No secrets in user data", "checkov CKV_AWS_46", func(g *graph, _ map[string]string) string {
-		ud := g.resourcesOf(typeInstance)[0].userData()
+		ud := ""
+		for _, l := range serverLaunches(g) {
+			ud += l.userData
+		}
 		if strings.Contains(ud, mockPassword) {
 			return "user data contains the generated password"
 		}
@@ -135,8 +146,8 @@ var policyRules = []policyRule{
 		return "bucket policy does not deny requests without TLS on the bucket and its objects"
 	}},
 	{"S3 default encryption", "AWS Config s3-bucket-server-side-encryption-enabled; checkov CKV_AWS_19", func(g *graph, _ map[string]string) string {
-		if len(g.byType(typeEncryption)) != 1 {
-			return "no encryption configuration"
+		if n := len(g.byType(typeEncryption)); n == 0 || n != len(g.byType(typeBucket)) {
+			return fmt.Sprintf("%d encryption configurations for %d buckets", n, len(g.byType(typeBucket)))
 		}
 		return ""
 	}},
@@ -173,11 +184,142 @@ var policyRules = []policyRule{
 		return ""
 	}},
 	{"Instance uses a role, not long-lived keys", "CIS AWS Foundations 1.18 (IAM instance roles); FSBP EC2.* ", func(g *graph, _ map[string]string) string {
-		if g.resourcesOf(typeInstance)[0].str("iamInstanceProfile") == "" {
-			return "no instance profile"
+		for _, l := range serverLaunches(g) {
+			if l.profile == "" {
+				return l.name + ": no instance profile"
+			}
+			if strings.Contains(l.userData, "aws configure") {
+				return l.name + ": user data runs aws configure"
+			}
 		}
-		if strings.Contains(g.resourcesOf(typeInstance)[0].userData(), "aws configure") {
-			return "user data runs aws configure"
+		return ""
+	}},
+}
+
+// serverLaunch is what the policy rules read of how a server starts: the single instance's
+// inputs or the launch template's.
+type serverLaunch struct {
+	name              string
+	encrypted         bool // every EBS volume
+	httpTokens        string
+	hops              float64
+	userData, profile string
+}
+
+// serverLaunches returns the launch of every server: the instance, or the launch template
+// with a front door (an empty launch when the graph has neither, which fails every rule).
+func serverLaunches(g *graph) []serverLaunch {
+	var out []serverLaunch
+	for _, r := range g.byType(typeInstance) {
+		enc, _ := r.boolean("rootBlockDevice.encrypted")
+		for _, d := range arrayOf(r.input("ebsBlockDevices")) {
+			enc = enc && field(d, "encrypted").IsBool() && field(d, "encrypted").BoolValue()
+		}
+		out = append(out, serverLaunch{name: r.Name, encrypted: enc, httpTokens: r.str("metadataOptions.httpTokens"),
+			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: r.userData(), profile: r.str("iamInstanceProfile")})
+	}
+	for _, r := range g.byType(typeLaunchTmpl) {
+		devices := arrayOf(r.input("blockDeviceMappings"))
+		enc := len(devices) > 0
+		for _, d := range devices {
+			enc = enc && strOf(field(field(d, "ebs"), "encrypted")) == "true"
+		}
+		ud, _ := userdata.DecodeFromEC2(r.str("userData"))
+		out = append(out, serverLaunch{name: r.Name, encrypted: enc, httpTokens: r.str("metadataOptions.httpTokens"),
+			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: ud, profile: r.str("iamInstanceProfile.name")})
+	}
+	if len(out) == 0 {
+		out = append(out, serverLaunch{name: "no server"})
+	}
+	return out
+}
+
+// frontDoorRules are the load balancer and Auto Scaling rules; each passes a graph without a
+// front door (nothing to check) unless it says otherwise.
+var frontDoorRules = []policyRule{
+	{"ALB HTTPS listener with a TLS 1.2+ (1.3) policy", "checkov CKV_AWS_2, CKV_AWS_103; FSBP ELB.17 (predefined policy)", func(g *graph, _ map[string]string) string {
+		for _, l := range g.byType(typeListener) {
+			if l.number("port") == 443 && (l.str("protocol") != "HTTPS" || l.str("sslPolicy") != components.TLSPolicy || l.str("certificateArn") == "") {
+				return fmt.Sprintf("listener %s: %s %s cert %q", l.Name, l.str("protocol"), l.str("sslPolicy"), l.str("certificateArn"))
+			}
+		}
+		return ""
+	}},
+	{"ALB HTTP redirects to HTTPS", "checkov CKV_AWS_2, CKV2_AWS_20; FSBP ELB.1", func(g *graph, _ map[string]string) string {
+		for _, l := range g.byType(typeListener) {
+			if l.str("protocol") != "HTTP" {
+				continue
+			}
+			a := at(l.input("defaultActions"), 0)
+			r := field(a, "redirect")
+			if strOf(field(a, "type")) != "redirect" || strOf(field(r, "protocol")) != "HTTPS" || strOf(field(r, "port")) != "443" {
+				return fmt.Sprintf("HTTP listener %s action %v", l.Name, a)
+			}
+		}
+		return ""
+	}},
+	{"ALB drops invalid header fields", "checkov CKV_AWS_131; FSBP ELB.4", func(g *graph, _ map[string]string) string {
+		return wantBoolIfAny(g, typeLB, "dropInvalidHeaderFields", true)
+	}},
+	{"ALB deletion protection in protected stacks", "checkov CKV_AWS_150; FSBP ELB.6", func(g *graph, cfg map[string]string) string {
+		if cfg["mlflow-aws:protectData"] == "true" {
+			return wantBoolIfAny(g, typeLB, "enableDeletionProtection", true)
+		}
+		return ""
+	}},
+	{"ALB access logs when albAccessLogs", "AWSGuard elb-access-logging-enabled; checkov CKV_AWS_91; FSBP ELB.5 (advisory: on request)", func(g *graph, cfg map[string]string) string {
+		if cfg["mlflow-aws:albAccessLogs"] == "true" {
+			return wantBoolIfAny(g, typeLB, "accessLogs.enabled", true) + map[bool]string{true: "no load balancer"}[len(g.byType(typeLB)) == 0]
+		}
+		return ""
+	}},
+	{"ALB in two or more Availability Zones", "FSBP ELB.13", func(g *graph, _ map[string]string) string {
+		for _, r := range g.byType(typeLB) {
+			if n := len(arrayOf(r.input("subnets"))); n < 2 {
+				return fmt.Sprintf("load balancer in %d subnets", n)
+			}
+		}
+		return ""
+	}},
+	{"Only the load balancer reaches 5000", "CIS AWS Foundations 5.2; checkov CKV_AWS_260 (with a front door)", func(g *graph, _ map[string]string) string {
+		lbGroup := ""
+		for _, sg := range g.byType(typeSG) {
+			if strings.HasSuffix(sg.Name, "-lb-sg") {
+				lbGroup = fakeID("sg-", sg.Name)
+			}
+		}
+		if len(g.byType(typeLB)) == 0 {
+			return ""
+		}
+		for _, r := range g.byType(typeIngress) {
+			from, to := r.number("fromPort"), r.number("toPort")
+			if from <= components.TrackingPort && components.TrackingPort <= to && (lbGroup == "" || r.str("referencedSecurityGroupId") != lbGroup) {
+				return fmt.Sprintf("ingress %s opens %v-%v to %q%q", r.Name, from, to, r.str("cidrIpv4"), r.str("referencedSecurityGroupId"))
+			}
+		}
+		return ""
+	}},
+	{"ASG from a launch template in 2+ zones", "checkov CKV_AWS_315; FSBP AutoScaling.2", func(g *graph, _ map[string]string) string {
+		for _, r := range g.byType(typeASG) {
+			if r.str("launchTemplate.id") == "" || len(arrayOf(r.input("vpcZoneIdentifiers"))) < 2 {
+				return fmt.Sprintf("group %s: launch template %q, %d subnets", r.Name, r.str("launchTemplate.id"), len(arrayOf(r.input("vpcZoneIdentifiers"))))
+			}
+		}
+		return ""
+	}},
+	{"ASG uses ELB health checks, waits for capacity", "checkov CKV2_AWS_15; FSBP AutoScaling.1", func(g *graph, _ map[string]string) string {
+		for _, r := range g.byType(typeASG) {
+			if r.str("healthCheckType") != "ELB" || r.number("waitForElbCapacity") < 1 || len(arrayOf(r.input("targetGroupArns"))) == 0 {
+				return fmt.Sprintf("group %s: health check %q, waitForElbCapacity %v", r.Name, r.str("healthCheckType"), r.number("waitForElbCapacity"))
+			}
+		}
+		return ""
+	}},
+	{"Target group checks /health", "AWS ELB User Guide, target group health checks", func(g *graph, _ map[string]string) string {
+		for _, r := range g.byType(typeTG) {
+			if r.str("healthCheck.path") != components.HealthCheckPath {
+				return "health check path " + r.str("healthCheck.path")
+			}
 		}
 		return ""
 	}},
@@ -220,6 +362,14 @@ func (g *graph) resourcesOf(typ string) []recorded {
 	return rs
 }
 
+// wantBoolIfAny is wantBool for resources that may be absent (none: nothing to check).
+func wantBoolIfAny(g *graph, typ, path string, want bool) string {
+	if len(g.byType(typ)) == 0 {
+		return ""
+	}
+	return wantBool(g, typ, path, want)
+}
+
 func wantBool(g *graph, typ, path string, want bool) string {
 	for _, r := range g.resourcesOf(typ) {
 		if got, ok := r.boolean(path); !ok || got != want {
@@ -229,11 +379,15 @@ func wantBool(g *graph, typ, path string, want bool) string {
 	return ""
 }
 
-// TestPolicyRules checks every rule on every scenario; `go test -v -run TestPolicyRules`
-// prints the rule -> pass/fail table per stack.
+// allPolicyRules are the rules TestPolicyRules checks.
+func allPolicyRules() []policyRule { return append(slices.Clone(policyRules), frontDoorRules...) }
+
+// TestPolicyRules checks every rule on every scenario, with and without a front door;
+// `go test -v -run TestPolicyRules` prints the rule -> pass/fail table per stack.
 func TestPolicyRules(t *testing.T) {
 	var table strings.Builder
-	scs := scenarios(t)
+	scs := append(scenarios(t), frontDoorScenarios(t)...)
+	rules := allPolicyRules()
 	fmt.Fprintf(&table, "\n%-50s", "rule")
 	for _, s := range scs {
 		fmt.Fprintf(&table, " %-*s", max(len(s.name), 4), s.name)
@@ -242,14 +396,14 @@ func TestPolicyRules(t *testing.T) {
 	results := map[string]map[string]string{}
 	for _, s := range scs {
 		g := deployed(t, s)
-		for _, rule := range policyRules {
+		for _, rule := range rules {
 			if results[rule.name] == nil {
 				results[rule.name] = map[string]string{}
 			}
 			results[rule.name][s.name] = rule.check(g, s.cfg)
 		}
 	}
-	for _, rule := range policyRules {
+	for _, rule := range rules {
 		fmt.Fprintf(&table, "%-50s", rule.name)
 		for _, s := range scs {
 			verdict := "pass"
@@ -267,14 +421,21 @@ func TestPolicyRules(t *testing.T) {
 }
 
 // TestPolicyRulesCanFail shows each rule detects a violation: a graph with the violating input
-// (the prod graph mutated) must fail every rule that applies to it.
+// (prod, and prod with a front door, mutated) must fail every rule that applies to it: the
+// server rules on both (instance, then launch template), the front door rules on the second.
 func TestPolicyRulesCanFail(t *testing.T) {
-	s := scenarios(t)[1] // prod: every conditional rule applies
-	for _, rule := range policyRules {
-		g := deployed(t, s)
-		breakGraph(g)
-		if rule.check(g, s.cfg) == "" {
-			t.Errorf("rule %q passes a graph that violates it", rule.name)
+	prod := scenarios(t)[1] // prod: every conditional rule applies
+	door := frontDoorScenarios(t)[1]
+	for _, c := range []struct {
+		s     scenario
+		rules []policyRule
+	}{{prod, policyRules}, {door, allPolicyRules()}} {
+		for _, rule := range c.rules {
+			g := deployed(t, c.s)
+			breakGraph(g)
+			if rule.check(g, c.s.cfg) == "" {
+				t.Errorf("%s: rule %q passes a graph that violates it", c.s.name, rule.name)
+			}
 		}
 	}
 }
@@ -302,6 +463,20 @@ func breakGraph(g *graph) {
 	bad, _ := userdata.EncodeForEC2("#!/bin/sh\naws configure set aws_secret_access_key x\nexport PASSWORD=" + mockPassword)
 	set(typeInstance, "userDataBase64", bad)
 	set(typeInstance, "iamInstanceProfile", "")
+	set(typeLaunchTmpl, "metadataOptions.httpTokens", "optional")
+	set(typeLaunchTmpl, "blockDeviceMappings", []any{map[string]any{"deviceName": "/dev/xvda", "ebs": map[string]any{"encrypted": "false"}}})
+	set(typeLaunchTmpl, "userData", bad)
+	set(typeLaunchTmpl, "iamInstanceProfile.name", "")
+	set(typeListener, "sslPolicy", "ELBSecurityPolicy-2016-08")
+	set(typeListener, "defaultActions", []any{map[string]any{"type": "forward", "targetGroupArn": "arn"}})
+	set(typeLB, "dropInvalidHeaderFields", false)
+	set(typeLB, "enableDeletionProtection", false)
+	set(typeLB, "accessLogs.enabled", false)
+	set(typeLB, "subnets", []any{mockSubnets[0]})
+	set(typeASG, "healthCheckType", "EC2")
+	set(typeASG, "waitForElbCapacity", 0)
+	set(typeASG, "vpcZoneIdentifiers", []any{mockSubnets[1]})
+	set(typeTG, "healthCheck.path", "/")
 	set(typePublicAccess, "blockPublicPolicy", false)
 	set(typeOwnership, "rule.objectOwnership", "ObjectWriter")
 	set(typeBucketPolicy, "policy", "{}")
