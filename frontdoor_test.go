@@ -254,6 +254,12 @@ func TestFrontDoor(t *testing.T) {
 			if strings.Contains(ud, mockPublicIP) {
 				t.Error("launch user data names an Elastic IP; the servers have none")
 			}
+			// Exactly the hosts TestRealMLflowBehindFrontDoor (e2e) launches the real server with.
+			hosts := components.LaunchAllowedHosts(&components.TrackingServerArgs{AllowedHosts: list(t, s.cfg["mlflow-aws:allowedHosts"]),
+				FrontDoor: &components.FrontDoorArgs{DomainName: testDomain}}, "", "")
+			if line := userdata.EnvAllowedHosts + "=" + strings.Join(hosts, ","); !strings.Contains(ud, line+"\n") {
+				t.Errorf("launch user data lacks %q", line)
+			}
 
 			if got := g.outputs["trackingUri"]; got != "https://"+testDomain {
 				t.Errorf("trackingUri = %q", got)

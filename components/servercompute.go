@@ -99,15 +99,22 @@ func newBootstrapObjects(ctx *pulumi.Context, name string, args *TrackingServerA
 	return objects, nil
 }
 
-// launchParams is the user data input of the tracking server once the stores and the Elastic IP
-// are known (publicIP and publicDNS are "" with a front door: the servers then have no address
-// of their own that clients use). The allowed hosts are mlflowspec.ServerAllowedHosts, then
-// AllowedHosts, then the front door's domain (mlflowspec.FrontDoorHosts).
-func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordParameter, artifactsURI, publicIP, publicDNS string) userdata.Params {
+// LaunchAllowedHosts are the Host header values the servers' user data lets MLflow accept
+// (--allowed-hosts, before the launcher adds the private IP): mlflowspec.ServerAllowedHosts of
+// the Elastic IP and its DNS name ("" with a front door: the servers have no address of their
+// own that clients use), then AllowedHosts, then the front door's domain bare and with :443
+// (mlflowspec.FrontDoorHosts), from which the launcher derives the CORS origin https://<domain>.
+func LaunchAllowedHosts(args *TrackingServerArgs, publicIP, publicDNS string) []string {
 	extra := slices.Clone(args.AllowedHosts)
 	if args.FrontDoor != nil {
 		extra = append(extra, mlflowspec.FrontDoorHosts(args.FrontDoor.DomainName)...)
 	}
+	return mlflowspec.ServerAllowedHosts(publicIP, publicDNS, extra)
+}
+
+// launchParams is the user data input of the tracking server once the stores (and, without a
+// front door, the Elastic IP) are known.
+func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordParameter, artifactsURI, publicIP, publicDNS string) userdata.Params {
 	return userdata.Params{
 		MLflowVersion:         args.MLflowVersion,
 		Region:                args.Region,
@@ -118,7 +125,7 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 		PasswordParameterName: passwordParameter,
 		ArtifactAccess:        string(args.ArtifactAccess),
 		ArtifactsURI:          artifactsURI,
-		AllowedHosts:          mlflowspec.ServerAllowedHosts(publicIP, publicDNS, extra),
+		AllowedHosts:          LaunchAllowedHosts(args, publicIP, publicDNS),
 		Workers:               args.Workers,
 		Port:                  TrackingPort,
 		Auth:                  args.Auth,
