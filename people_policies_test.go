@@ -505,6 +505,9 @@ var peopleCommandActions = map[string][]peopleNeed{
 	"rds modify-db-instance": {{"rds:ModifyDBInstance", onDB}},
 	"rds delete-db-instance": {{"rds:DeleteDBInstance", onDB}},
 	"s3 sync":                {{"s3:ListBucket", onBucket}, {"s3:GetObject", onObjects}},
+	// The front door's instance refresh, and the AMI to pin (docs/operations.md).
+	"autoscaling describe-instance-refreshes": {{"autoscaling:DescribeInstanceRefreshes", onAny}},
+	"ec2 describe-images":                     {{"ec2:DescribeImages", onAny}},
 }
 
 // requests returns the IAM requests a command makes as userID, or an error naming what
