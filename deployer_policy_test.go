@@ -199,6 +199,75 @@ var deployerActions = map[string]crud{
 	},
 	"random:index/randomPassword:RandomPassword": {},
 	"random:index/randomId:RandomId":             {},
+
+	// The front door (stacks with domainName; granted by docs/deployer-frontdoor-policy.json,
+	// TestDeployerFrontDoorPolicy). aws_launch_template: tagged on create, each change a new
+	// version made the default.
+	"aws:ec2/launchTemplate:LaunchTemplate": {
+		Create: []string{"ec2:CreateLaunchTemplate", "ec2:CreateTags", "ec2:DescribeLaunchTemplates"},
+		Read:   []string{"ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"},
+		Update: []string{"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:CreateTags", "ec2:DeleteTags"},
+		Delete: []string{"ec2:DeleteLaunchTemplate"},
+	},
+	// aws_autoscaling_group: the create launches from the template (the caller's
+	// ec2:RunInstances and iam:PassRole are checked) and waits for healthy targets; the update
+	// starts an instance refresh; the delete scales to zero and waits.
+	"aws:autoscaling/group:Group": {
+		Create: []string{"autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags", "autoscaling:EnableMetricsCollection",
+			"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities", "elasticloadbalancing:DescribeTargetHealth",
+			"ec2:RunInstances", "iam:PassRole", "iam:CreateServiceLinkedRole"},
+		Read: []string{"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeTrafficSources", "autoscaling:DescribeWarmPool",
+			"autoscaling:DescribeInstanceRefreshes"},
+		Update: []string{"autoscaling:UpdateAutoScalingGroup", "autoscaling:StartInstanceRefresh", "autoscaling:CancelInstanceRefresh",
+			"autoscaling:DescribeInstanceRefreshes", "autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags",
+			"autoscaling:AttachTrafficSources", "autoscaling:DetachTrafficSources", "autoscaling:EnableMetricsCollection",
+			"autoscaling:DisableMetricsCollection", "elasticloadbalancing:DescribeTargetHealth"},
+		Delete: []string{"autoscaling:UpdateAutoScalingGroup", "autoscaling:DeleteAutoScalingGroup", "autoscaling:DescribeAutoScalingGroups",
+			"autoscaling:DescribeScalingActivities"},
+	},
+	"aws:autoscaling/policy:Policy": {
+		Create: []string{"autoscaling:PutScalingPolicy"}, Read: []string{"autoscaling:DescribePolicies"},
+		Update: []string{"autoscaling:PutScalingPolicy"}, Delete: []string{"autoscaling:DeletePolicy"},
+	},
+	// aws_lb: the first load balancer of an account creates the ELB service-linked role.
+	"aws:lb/loadBalancer:LoadBalancer": {
+		Create: []string{"elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:AddTags", "elasticloadbalancing:ModifyLoadBalancerAttributes",
+			"elasticloadbalancing:DescribeLoadBalancers", "iam:CreateServiceLinkedRole"},
+		Read: []string{"elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:DescribeTags"},
+		Update: []string{"elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+			"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"},
+		Delete: []string{"elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:DescribeLoadBalancers"},
+	},
+	"aws:lb/targetGroup:TargetGroup": {
+		Create: []string{"elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags", "elasticloadbalancing:ModifyTargetGroupAttributes"},
+		Read:   []string{"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes", "elasticloadbalancing:DescribeTags"},
+		Update: []string{"elasticloadbalancing:ModifyTargetGroup", "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:AddTags",
+			"elasticloadbalancing:RemoveTags"},
+		Delete: []string{"elasticloadbalancing:DeleteTargetGroup"},
+	},
+	"aws:lb/listener:Listener": {
+		Create: []string{"elasticloadbalancing:CreateListener", "elasticloadbalancing:AddTags"},
+		Read:   []string{"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerAttributes", "elasticloadbalancing:DescribeTags"},
+		Update: []string{"elasticloadbalancing:ModifyListener", "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"},
+		Delete: []string{"elasticloadbalancing:DeleteListener"},
+	},
+	"aws:acm/certificate:Certificate": {
+		Create: []string{"acm:RequestCertificate", "acm:AddTagsToCertificate", "acm:DescribeCertificate"},
+		Read:   []string{"acm:DescribeCertificate", "acm:ListTagsForCertificate"},
+		Update: []string{"acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"},
+		Delete: []string{"acm:DeleteCertificate"},
+	},
+	// aws_acm_certificate_validation waits until the certificate is issued; its delete only
+	// forgets it (no API call), listed as the read it is.
+	"aws:acm/certificateValidation:CertificateValidation": {
+		Create: []string{"acm:DescribeCertificate"}, Read: []string{"acm:DescribeCertificate"}, Delete: []string{"acm:DescribeCertificate"},
+	},
+	"aws:route53/record:Record": {
+		Create: []string{"route53:GetHostedZone", "route53:ChangeResourceRecordSets", "route53:GetChange", "route53:ListResourceRecordSets"},
+		Read:   []string{"route53:ListResourceRecordSets"},
+		Update: []string{"route53:ChangeResourceRecordSets", "route53:GetChange"},
+		Delete: []string{"route53:ChangeResourceRecordSets", "route53:GetChange", "route53:ListResourceRecordSets"},
+	},
 }
 
 // deployerInvokes maps every data source the program calls to its IAM actions.
@@ -211,6 +280,13 @@ var deployerInvokes = map[string][]string{
 	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
 	"aws:index/getCallerIdentity:getCallerIdentity":             {"sts:GetCallerIdentity"},
 }
+
+// deployerFrontDoorPolicyPath is the third deployer policy, for stacks with domainName.
+const deployerFrontDoorPolicyPath = "docs/deployer-frontdoor-policy.json"
+
+// localInvokes are data sources answered inside the provider, with no AWS call:
+// aws_elb_service_account is a table of the Elastic Load Balancing accounts per Region.
+var localInvokes = []string{"aws:elb/getServiceAccount:getServiceAccount"}
 
 // forceDestroyActions empty a bucket with forceDestroy (protectData false) before
 // DeleteBucket; the policy may grant them only on such stacks' buckets.

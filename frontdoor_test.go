@@ -537,3 +537,89 @@ func TestDetailedMonitoringReachesBothModes(t *testing.T) {
 		t.Errorf("launch template monitoring.enabled = %v (set %v), want false", v, ok)
 	}
 }
+
+// TestDeployerFrontDoorPolicy: a deployer holding docs/deployer-policy.json,
+// docs/deployer-iam-policy.json and docs/deployer-frontdoor-policy.json may create, read,
+// update and delete every resource of a stack with a front door (deployerActions) and call
+// its data sources, on the resources' real names; the front door policy grants nothing no
+// front-door resource calls, and creates only the Auto Scaling and load balancer
+// service-linked roles.
+func TestDeployerFrontDoorPolicy(t *testing.T) {
+	policy := loadDeployerPolicy(t)
+	door := loadPolicy(t, deployerFrontDoorPolicyPath)
+	policy.Statement = append(policy.Statement, door.Statement...)
+	frontDoorTypes := map[string]bool{}
+	for _, s := range frontDoorScenarios(t) {
+		g := deployed(t, s)
+		resources, invokes := graphTokens(g)
+		for _, tok := range resources {
+			c, ok := deployerActions[tok]
+			if !ok {
+				t.Errorf("%s: resource type %s is not in deployerActions", s.name, tok)
+				continue
+			}
+			if len(g.byType(tok)) > 0 && slices.Contains([]string{typeLB, typeTG, typeListener, typeASG, typeScaling, typeLaunchTmpl, typeCert, typeCertValid, typeRecord}, tok) {
+				frontDoorTypes[tok] = true
+			}
+			for _, a := range c.all() {
+				if !policy.allows(a, "") {
+					t.Errorf("%s: %s calls %s, which the three deployer policies do not allow", s.name, tok, a)
+				}
+			}
+		}
+		for _, tok := range invokes {
+			if slices.Contains(localInvokes, tok) {
+				continue
+			}
+			for _, a := range deployerInvokes[tok] {
+				if !policy.allows(a, "") {
+					t.Errorf("%s: invoke %s calls %s, not allowed", s.name, tok, a)
+				}
+			}
+			if len(deployerInvokes[tok]) == 0 {
+				t.Errorf("%s: invoke %s is not in deployerInvokes", s.name, tok)
+			}
+		}
+		// Names: the group, load balancer and target group the program names are in reach.
+		region := s.cfg["aws:region"]
+		asg := g.outputs["autoScalingGroupName"]
+		for arn, action := range map[string]string{
+			"arn:aws:autoscaling:" + region + ":" + mockAccount + ":autoScalingGroup:uuid:autoScalingGroupName/" + asg:           "autoscaling:UpdateAutoScalingGroup",
+			"arn:aws:elasticloadbalancing:" + region + ":" + mockAccount + ":loadbalancer/" + g.outputs["loadBalancerArnSuffix"]: "elasticloadbalancing:DeleteLoadBalancer",
+			"arn:aws:elasticloadbalancing:" + region + ":" + mockAccount + ":" + g.outputs["targetGroupArnSuffix"]:               "elasticloadbalancing:ModifyTargetGroup",
+		} {
+			if !policy.allows(action, arn) {
+				t.Errorf("%s: %s is not allowed on %s", s.name, action, arn)
+			}
+		}
+	}
+	if len(frontDoorTypes) != 9 {
+		t.Errorf("front door types seen: %v", frontDoorTypes)
+	}
+	var used []string
+	for tok := range frontDoorTypes {
+		used = append(used, deployerActions[tok].all()...)
+	}
+	for _, st := range door.Statement {
+		for _, a := range st.Action {
+			if !slices.ContainsFunc(used, func(u string) bool { return iamGlob(a, u, true) }) {
+				t.Errorf("%s statement %q grants %s, which no front-door resource calls", deployerFrontDoorPolicyPath, st.Sid, a)
+			}
+			if a == "iam:CreateServiceLinkedRole" && !slices.Equal(st.condition("StringEquals", "iam:AWSServiceName"),
+				[]string{"autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"}) {
+				t.Errorf("%s statement %q: service-linked roles beyond Auto Scaling and Elastic Load Balancing", deployerFrontDoorPolicyPath, st.Sid)
+			}
+			if strings.HasPrefix(a, "iam:") && a != "iam:CreateServiceLinkedRole" {
+				t.Errorf("%s statement %q grants %s; IAM rights stay in docs/deployer-iam-policy.json", deployerFrontDoorPolicyPath, st.Sid, a)
+			}
+		}
+	}
+	for _, outside := range []struct{ action, arn string }{
+		{"elasticloadbalancing:DeleteLoadBalancer", "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/billing-prod/50dc6c495c0c9188"},
+		{"autoscaling:DeleteAutoScalingGroup", "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:uuid:autoScalingGroupName/eks-nodes"},
+	} {
+		if policy.allows(outside.action, outside.arn) {
+			t.Errorf("the deployer policies allow %s on %s, outside the project", outside.action, outside.arn)
+		}
+	}
+}
