@@ -432,6 +432,9 @@ func TestPrivateURIOutlivesTheInstance(t *testing.T) {
 	if got := replaced(eni, b.one(t, typeENI)); len(got) != 0 || !eni.Inputs.DeepEquals(b.one(t, typeENI).Inputs) {
 		t.Errorf("a new MLflow version changes the interface: %v", got)
 	}
+	if assoc := a.one(t, typeEipAssoc); !assoc.DeleteBeforeReplace {
+		t.Error("the Elastic IP association is not deleted before its replacement (EC2 refuses a second association)")
+	}
 	if assoc := a.one(t, typeEipAssoc); assoc.str("networkInterfaceId") != fakeID("eni-", eni.Name) || assoc.str("instanceId") != "" {
 		t.Errorf("the Elastic IP is associated with %q/%q, want the interface", assoc.str("networkInterfaceId"), assoc.str("instanceId"))
 	}

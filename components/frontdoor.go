@@ -27,12 +27,14 @@ func newAddress(ctx *pulumi.Context, name string, parent pulumi.ResourceOption) 
 }
 
 // associateAddress attaches the Elastic IP to the server's network interface, which outlives
-// the instance: a replaced instance has its public address from its first boot.
+// the instance: a replaced instance has its public address from its first boot. A replaced
+// association (a stack deployed before the interface existed associated the instance) goes
+// first: EC2 refuses to associate an address that is still associated elsewhere.
 func associateAddress(ctx *pulumi.Context, name string, eip *ec2.Eip, eni *ec2.NetworkInterface, parent pulumi.ResourceOption) (*ec2.EipAssociation, error) {
 	assoc, err := ec2.NewEipAssociation(ctx, name+"-eip-association", &ec2.EipAssociationArgs{
 		AllocationId:       eip.AllocationId,
 		NetworkInterfaceId: eni.ID(),
-	}, parent)
+	}, parent, pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, fmt.Errorf("tracking server Elastic IP association: %w", err)
 	}
