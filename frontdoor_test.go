@@ -138,6 +138,12 @@ func TestFrontDoor(t *testing.T) {
 			}
 			alb := g.one(t, typeLB)
 			checkStr(t, alb, "loadBalancerType", "application")
+			for _, r := range []recorded{alb, g.one(t, typeTG)} {
+				// The provider appends 26 characters; load balancer and target group names have at most 32.
+				if p := r.str("namePrefix"); p == "" || len(p) > 6 || r.str("name") != "" {
+					t.Errorf("%s: namePrefix %q, name %q; want a prefix of at most 6 characters", r.Name, p, r.str("name"))
+				}
+			}
 			checkBool(t, alb, "internal", private)
 			checkBool(t, alb, "enableDeletionProtection", protect)
 			checkBool(t, alb, "dropInvalidHeaderFields", true)

@@ -281,14 +281,14 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("name", name)
 		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:uuid:autoScalingGroupName/%s", m.region, mockAccount, name))
 	case "aws:lb/loadBalancer:LoadBalancer":
-		suffix := "app/" + args.Name + "-1a2b3c4/50dc6c495c0c9188"
+		suffix := "app/" + str("namePrefix") + "20261130103300000000000001/50dc6c495c0c9188"
 		id = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:loadbalancer/%s", m.region, mockAccount, suffix)
 		set("arn", id)
 		set("arnSuffix", suffix)
-		set("dnsName", args.Name+"-1a2b3c4-1234567890."+m.region+".elb.amazonaws.com")
+		set("dnsName", str("namePrefix")+"20261130103300000000000001-1234567890."+m.region+".elb.amazonaws.com")
 		set("zoneId", "Z35SXDOTRQ7X7K")
 	case "aws:lb/targetGroup:TargetGroup":
-		suffix := "targetgroup/" + args.Name + "-1a2b3c4/73e2d6bc24d8a067"
+		suffix := "targetgroup/" + str("namePrefix") + "20261130103300000000000001/73e2d6bc24d8a067"
 		id = fmt.Sprintf("arn:aws:elasticloadbalancing:%s:%s:%s", m.region, mockAccount, suffix)
 		set("arn", id)
 		set("arnSuffix", suffix)

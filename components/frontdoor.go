@@ -62,6 +62,10 @@ const (
 	DeregistrationDelaySeconds = 300
 	// AccessLogsDays is how long access logs are kept.
 	AccessLogsDays = 90
+	// LoadBalancerNamePrefix is the name prefix of the load balancer and target group (at most
+	// 6 characters; the provider appends a unique 26-character suffix, within their 32).
+	// Generated names never collide, also when a replacement is created before the old one goes.
+	LoadBalancerNamePrefix = "mlflw-"
 )
 
 // loadBalancer is what the front door gives the rest of the tracking server.
@@ -117,6 +121,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 	}
 
 	lbArgs := &lb.LoadBalancerArgs{
+		NamePrefix:               pulumi.String(LoadBalancerNamePrefix),
 		LoadBalancerType:         pulumi.String("application"),
 		Internal:                 pulumi.Bool(args.ClientsUsePrivateIP),
 		SecurityGroups:           pulumi.StringArray{sg.ID()},
@@ -141,6 +146,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 		return nil, fmt.Errorf("front door load balancer: %w", err)
 	}
 	tg, err := lb.NewTargetGroup(ctx, name+"-tg", &lb.TargetGroupArgs{
+		NamePrefix:          pulumi.String(LoadBalancerNamePrefix),
 		Port:                pulumi.Int(TrackingPort),
 		Protocol:            pulumi.String("HTTP"),
 		TargetType:          pulumi.String("instance"),
