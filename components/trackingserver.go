@@ -25,7 +25,8 @@ type TrackingServerArgs struct {
 	Partition string
 	// VpcID is the VPC of the server's security group.
 	VpcID string
-	// SubnetID is the instance's subnet; it must route to an internet gateway.
+	// SubnetID is the single server's subnet (its network interface's); it must route to an
+	// internet gateway.
 	SubnetID string
 	// SubnetChosenByProgram marks SubnetID as the program's choice rather than configured: the
 	// instance then keeps the subnet recorded in the stack's state (ignoreChanges), so a subnet
@@ -42,10 +43,12 @@ type TrackingServerArgs struct {
 	ArtifactAccess mlflowspec.ArtifactAccess
 	// Workers is the number of uvicorn workers; 0 sizes it at boot from memory.
 	Workers int
-	// AllowedCidrs are the IPv4 blocks that may reach TrackingPort; empty opens nothing.
+	// AllowedCidrs are the IPv4 blocks that may reach TrackingPort (with FrontDoor: the load
+	// balancer's 443 and 80 instead); empty opens nothing.
 	AllowedCidrs []string
 	// ClientsUsePrivateIP says every allowed block is private (a VPN or peering): the tracking
-	// URI then uses the instance's private IP instead of the Elastic IP.
+	// URI then uses the server's fixed private IP instead of the Elastic IP, and a FrontDoor's
+	// load balancer is internal.
 	ClientsUsePrivateIP bool
 	// AllowedHosts are extra Host header values for MLflow, taken as given ("host[:port]").
 	AllowedHosts []string
