@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -629,6 +630,32 @@ func TestDeployerFrontDoorPolicy(t *testing.T) {
 	} {
 		if policy.allows(outside.action, outside.arn) {
 			t.Errorf("the deployer policies allow %s on %s, outside the project", outside.action, outside.arn)
+		}
+	}
+}
+
+// asgNamePattern: Auto Scaling group names are 1 to 255 characters of Unicode other than
+// control characters; this program's are ASCII letters, digits, '-' and '.'.
+var asgNamePattern = regexp.MustCompile(`^[A-Za-z0-9.-]{1,229}$`) // 255 minus the provider's 26-character suffix
+
+// TestFrontDoorNamesAreLegalForEveryStackName: with a front door (and access logs) every name
+// derived from the stack is legal: the access-log bucket (nameProblems), the group's prefix,
+// the load balancer's and target group's 6-character prefixes.
+func TestFrontDoorNamesAreLegalForEveryStackName(t *testing.T) {
+	for _, stack := range []string{"dev_1", "my.stack", "a--b", "9", strings.Repeat("s_", 16), "team.ml-prod_eu"} {
+		cfg := frontDoorProd(t)
+		g := runStack(t, stack, cfg)
+		if g.err != nil {
+			t.Fatalf("stack %q refused: %v", stack, g.err)
+		}
+		for _, p := range nameProblems(g) {
+			t.Errorf("%s: %s", stack, p)
+		}
+		if p := g.one(t, typeASG).str("namePrefix"); !asgNamePattern.MatchString(p) {
+			t.Errorf("%s: group name prefix %q", stack, p)
+		}
+		if len(g.ownedBy(typeBucket, tokTrackingServer)) != 1 {
+			t.Errorf("%s: no access-log bucket to check", stack)
 		}
 	}
 }
