@@ -261,6 +261,11 @@ func TestFrontDoor(t *testing.T) {
 			if strings.Contains(ud, mockPublicIP) {
 				t.Error("launch user data names an Elastic IP; the servers have none")
 			}
+			// The server keeps idle connections open longer than the load balancer (no 502 on reuse;
+			// TestRealMLflowBehindFrontDoor proves the variable reaches uvicorn).
+			if m := keepAlive.FindStringSubmatch(ud); m == nil || num(t, m[1]) <= components.IdleTimeoutSeconds {
+				t.Errorf("unit keep-alive %v; want above the load balancer's idle timeout %d s", m, components.IdleTimeoutSeconds)
+			}
 			// Exactly the hosts TestRealMLflowBehindFrontDoor (e2e) launches the real server with.
 			hosts := components.LaunchAllowedHosts(&components.TrackingServerArgs{AllowedHosts: list(t, s.cfg["mlflow-aws:allowedHosts"]),
 				FrontDoor: &components.FrontDoorArgs{DomainName: testDomain}}, "", "")
@@ -633,6 +638,9 @@ func TestDeployerFrontDoorPolicy(t *testing.T) {
 		}
 	}
 }
+
+// keepAlive finds the unit's uvicorn keep-alive (seconds).
+var keepAlive = regexp.MustCompile(`\n *Environment=UVICORN_TIMEOUT_KEEP_ALIVE=([0-9]+)\n`)
 
 // asgNamePattern: Auto Scaling group names are 1 to 255 characters of Unicode other than
 // control characters; this program's are ASCII letters, digits, '-' and '.'.

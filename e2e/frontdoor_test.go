@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -128,6 +130,11 @@ func TestRealMLflowBehindFrontDoor(t *testing.T) {
 		t.Errorf("POST with Origin https://evil.example got %d, want 403", code)
 	}
 
+	// The load balancer reuses idle connections to a target for up to its idle timeout: the
+	// server must keep them open longer (the unit's UVICORN_TIMEOUT_KEEP_ALIVE), or a reused
+	// connection meets a close (502). uvicorn's default, 5 s, fails this.
+	requireKeepAlive(t, s, frontDoorDomain, 8*time.Second)
+
 	// The real client through what the load balancer does to a request.
 	target, _ := url.Parse(s.url)
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -169,5 +176,34 @@ print("run", run.info.run_id, "ok")
 		t.Fatalf("mlflow --version: %v %s", err, out)
 	} else {
 		t.Logf("%s, port %s", strings.TrimSpace(string(out)), strconv.Quote(port))
+	}
+}
+
+// requireKeepAlive sends /health twice on one connection, idle for idle in between, and fails
+// unless both get 200: the server keeps an idle keep-alive connection open at least that long.
+func requireKeepAlive(t *testing.T, s *server, host string, idle time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	for i := range 2 {
+		if i == 1 {
+			time.Sleep(idle)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := conn.Write([]byte("GET /health HTTP/1.1\r\nHost: " + host + "\r\nConnection: keep-alive\r\n\r\n")); err != nil {
+			t.Fatalf("request %d on one connection: %v", i+1, err)
+		}
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("request %d on one connection (idle %v before it): %v; the server closed an idle connection a load balancer would reuse", i+1, idle, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d on one connection: %d", i+1, resp.StatusCode)
+		}
 	}
 }
