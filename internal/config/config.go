@@ -72,6 +72,7 @@ var Keys = []string{
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
+	KeyArtifactSpoolGb, KeyGCOlderThan,
 }
 
 // Allowed values and ranges.
@@ -154,6 +155,12 @@ type Config struct {
 	// AuthParams are the launch's auth settings and the names of their SSM parameters; nil when
 	// Auth is none.
 	AuthParams *userdata.AuthParams
+
+	// ArtifactSpoolGiB is the configured spool volume size in GiB (0 = none); SpoolVolumeGiB is
+	// what the server gets.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the `mlflow gc --older-than` period of the daily gc, e.g. "30d"; "" = off.
+	GCOlderThan string
 }
 
 // Problem is one invalid configuration value.
@@ -417,6 +424,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.database(c)
 	p.storage(c)
 	p.auth(c)
+	p.day2(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}

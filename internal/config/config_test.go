@@ -42,6 +42,8 @@ func valid() map[string]string {
 		"mlflow-aws:promoters":               "[]",
 		"mlflow-aws:productionAlias":         "production",
 		"mlflow-aws:stagingAlias":            "staging",
+		"mlflow-aws:artifactSpoolGb":         "20",
+		"mlflow-aws:gcOlderThan":             "30d",
 	}
 }
 
