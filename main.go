@@ -90,6 +90,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		ArtifactSpoolGiB:            cfg.SpoolVolumeGiB(),
+		GCOlderThan:                 cfg.GCOlderThan,
 	}
 	// Outputs of auth none: no parameter names (an empty name and map, not a missing output).
 	adminParameter, userParameters, secretKeyParameter := pulumi.String("").ToStringOutput(), pulumi.StringMap{}.ToStringMapOutput(), pulumi.String("").ToStringOutput()

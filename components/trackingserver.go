@@ -77,6 +77,14 @@ type TrackingServerArgs struct {
 	// SecretKeyParameterArn, which the role may read; set exactly when Auth is.
 	AuthParameterPathArn  pulumi.StringInput
 	SecretKeyParameterArn pulumi.StringInput
+
+	// ArtifactSpoolGiB is the size of the spool volume for proxied artifact transfers
+	// (SpoolEbsBlockDevices, SpoolLaunchTemplateBlockDeviceMappings; userdata.Params.SpoolVolume
+	// when > 0); 0 = none.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the period of the daily `mlflow gc` (userdata.Params.GCOlderThan), e.g.
+	// "30d"; "" = no gc.
+	GCOlderThan string
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide), built
