@@ -275,3 +275,27 @@ func mustRead(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestGCScriptFindsTheLauncherFunctions: the gc script sources the rendered launcher for
+// require_env, export_db_password, log and $venv; sourcing defines them (the launcher runs main
+// only when executed), so a rename in the launcher fails here, not at 3 a.m. on the instance.
+func TestGCScriptFindsTheLauncherFunctions(t *testing.T) {
+	script := sourced(t, LauncherPath) + `declare -F require_env export_db_password log >/dev/null && [[ -n "${venv:-}" ]] && echo ok`
+	stdout, stderr, err := run(t, time.Minute, []string{"PATH=/usr/bin:/bin"}, "", "/bin/bash", "-c", script)
+	if err != nil || strings.TrimSpace(stdout) != "ok" {
+		t.Errorf("the launcher, sourced, lacks what %s uses: %v\n%s%s", GCPath, err, stdout, stderr)
+	}
+	p := devLikeParams()
+	text, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := document{name: "dev-like", text: text, params: &p}
+	files, _ := parseDocument(t, d)
+	gc := mustFile(t, d, files, GCPath)
+	for _, want := range []string{`source "${MLFLOW_LAUNCHER:-` + LauncherPath + `}"`, "  require_env\n", "  export_db_password\n", `exec "$venv/bin/mlflow" gc `} {
+		if !strings.Contains(gc, want) {
+			t.Errorf("%s lacks %q", GCPath, want)
+		}
+	}
+}
