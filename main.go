@@ -90,6 +90,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		ArtifactSpoolGiB:            cfg.SpoolVolumeGiB(),
+		GCOlderThan:                 cfg.GCOlderThan,
 		ProtectData:                 cfg.ProtectData,
 	}
 	if fd := cfg.FrontDoor; fd != nil {

@@ -92,6 +92,8 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:promoters":               `["bob"]`,
 		"mlflow-aws:productionAlias":         "champion",
 		"mlflow-aws:stagingAlias":            "challenger",
+		"mlflow-aws:artifactSpoolGb":         "100",
+		"mlflow-aws:gcOlderThan":             "",
 	} {
 		cfg[k] = v
 	}

@@ -90,6 +90,13 @@ type TrackingServerArgs struct {
 	// FrontDoor puts the servers behind an HTTPS load balancer as an Auto Scaling group; nil
 	// runs one instance behind its Elastic IP.
 	FrontDoor *FrontDoorArgs
+	// ArtifactSpoolGiB is the size of the spool volume for proxied artifact transfers
+	// (SpoolEbsBlockDevices, SpoolLaunchTemplateBlockDeviceMappings; userdata.Params.SpoolVolume
+	// when > 0); 0 = none.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the period of the daily `mlflow gc` (userdata.Params.GCOlderThan), e.g.
+	// "30d"; "" = no gc.
+	GCOlderThan string
 }
 
 // FrontDoorArgs configure the load balancer and the Auto Scaling group (config.FrontDoor).

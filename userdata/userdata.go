@@ -206,6 +206,7 @@ func Validate(p Params) error {
 		}
 	}
 	errs = append(errs, authProblems(p.Auth)...)
+	errs = append(errs, spoolGCProblems(p)...)
 	return errors.Join(errs...)
 }
 
@@ -293,6 +294,8 @@ type templateData struct {
 	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand        string
 	AuthDatabaseName                                                                             string
 	RDSCABundlePath, RDSCABundleURL                                                              string
+	// Spool volume and gc (spoolgc.go); SpoolDevice and GCTimer are "" when not configured.
+	SpoolDevice, SpoolDir, SpoolLabel, SpoolDropInPath, GCTimer, GCUnitName, GCPath, GCOlderThan, EnvGCOlderThan string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -379,6 +382,14 @@ func Render(p Params) (string, error) {
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256, Region: p.Region,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
+		SpoolDir: SpoolDir, SpoolLabel: SpoolLabel, SpoolDropInPath: SpoolDropInPath, GCUnitName: GCUnitName, GCPath: GCPath,
+		GCOlderThan: p.GCOlderThan, EnvGCOlderThan: EnvGCOlderThan,
+	}
+	if p.SpoolVolume {
+		data.SpoolDevice = SpoolDeviceName
+	}
+	if p.GCOlderThan != "" {
+		data.GCTimer = GCTimerName
 	}
 	files := []struct {
 		path, mode, tmpl string
@@ -390,6 +401,7 @@ func Render(p Params) (string, error) {
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
 		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
 	}
+	files = append(files, spoolGCFiles(p)...)
 	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
 	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
 	// deadlock, and the bootstrap takes minutes.

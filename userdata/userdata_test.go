@@ -3,6 +3,7 @@ package userdata
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -352,6 +353,11 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		BootstrapUnitPath: "0644"}
 	for _, d := range documents(t) {
 		files, runcmd := parseDocument(t, d)
+		want := maps.Clone(want)
+		// The spool drop-in and the gc files, exactly when configured (spoolgc_test.go).
+		for path, mode := range optionalFiles(d) {
+			want[path] = mode
+		}
 		if len(files) != len(want) {
 			t.Errorf("%s: writes %d files, want %d", d.name, len(files), len(want))
 		}

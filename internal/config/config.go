@@ -78,6 +78,7 @@ var Keys = []string{
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
 	KeyDomainName, KeyHostedZoneID, KeyALBAccessLogs, KeyServerCount, KeyServerMaxCount,
+	KeyArtifactSpoolGb, KeyGCOlderThan,
 }
 
 // Allowed values and ranges.
@@ -164,6 +165,11 @@ type Config struct {
 	// FrontDoor is the HTTPS load balancer in front of an Auto Scaling group of servers; nil
 	// (no domainName) runs one server behind its Elastic IP.
 	FrontDoor *FrontDoor
+	// ArtifactSpoolGiB is the configured spool volume size in GiB (0 = none); SpoolVolumeGiB is
+	// what the server gets.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the `mlflow gc --older-than` period of the daily gc, e.g. "30d"; "" = off.
+	GCOlderThan string
 }
 
 // Problem is one invalid configuration value.
@@ -428,6 +434,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.storage(c)
 	p.auth(c)
 	p.frontDoor(c)
+	p.day2(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}

@@ -47,6 +47,8 @@ func valid() map[string]string {
 		"mlflow-aws:albAccessLogs":           "false",
 		"mlflow-aws:serverCount":             "0",
 		"mlflow-aws:serverMaxCount":          "0",
+		"mlflow-aws:artifactSpoolGb":         "20",
+		"mlflow-aws:gcOlderThan":             "30d",
 	}
 }
 

@@ -22,7 +22,8 @@ import (
 func (p *parser) userDataFits(c *Config) {
 	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyDomainName, KeyWorkers, KeyArtifactAccess,
 		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name",
-		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias) {
+		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
+		KeyArtifactSpoolGb, KeyGCOlderThan) {
 		return
 	}
 	params := WorstCaseUserDataParams(c)
@@ -85,7 +86,9 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 		Workers: c.Workers,
 		Port:    mlflowspec.TrackingPort,
 		// The launch's auth settings are known from the configuration: as they will be.
-		Auth: c.AuthParams,
+		Auth:        c.AuthParams,
+		SpoolVolume: c.SpoolVolumeGiB() > 0,
+		GCOlderThan: c.GCOlderThan,
 	}
 }
 
