@@ -129,6 +129,8 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 		Workers:               args.Workers,
 		Port:                  TrackingPort,
 		Auth:                  args.Auth,
+		SpoolVolume:           args.ArtifactSpoolGiB > 0,
+		GCOlderThan:           args.GCOlderThan,
 	}
 }
 
@@ -152,7 +154,8 @@ type serverVolume struct {
 
 // serverVolumes lists the EBS volumes of a server, the root volume first: the one place the
 // instance (rootBlockDevice, ebsBlockDevices) and the launch template (blockDeviceMappings)
-// take their volumes from, so a further volume is one more entry here.
+// take their volumes from, so a further volume is one more entry here. The artifact spool
+// volume (spool.go) is added by SpoolEbsBlockDevices and SpoolLaunchTemplateBlockDeviceMappings.
 func serverVolumes(args *TrackingServerArgs) []serverVolume {
 	return []serverVolume{{DeviceName: RootDeviceName, SizeGiB: RootVolumeGiB}}
 }
@@ -224,7 +227,7 @@ func newServerInstance(ctx *pulumi.Context, name string, args *TrackingServerArg
 		UserDataReplaceOnChange: pulumi.Bool(true),
 		Tags:                    launchTags(name, args, doc),
 	}
-	if len(extra) > 0 {
+	if extra = append(extra, SpoolEbsBlockDevices(args.ArtifactSpoolGiB)...); len(extra) > 0 {
 		instanceArgs.EbsBlockDevices = extra
 	}
 	if args.SSHKeyName != "" {
@@ -286,6 +289,7 @@ func newLaunchTemplate(ctx *pulumi.Context, name string, args *TrackingServerArg
 			},
 		})
 	}
+	devices = append(devices, SpoolLaunchTemplateBlockDeviceMappings(args.ArtifactSpoolGiB)...)
 	tags := launchTags(name, args, doc)
 	ltArgs := &ec2.LaunchTemplateArgs{
 		Description:         pulumi.String("MLflow tracking server " + name),
