@@ -39,6 +39,10 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	account, err := components.LookupAccountID(ctx)
+	if err != nil {
+		return err
+	}
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
@@ -90,6 +94,9 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		Monitoring:                  cfg.MonitoringParams(),
+		LogGroupArn:                 components.LogGroupArn(cfg.Partition, cfg.Region, account, cfg.LogGroupName()),
+		DetailedMonitoring:          cfg.DetailedMonitoring,
 	}
 	// Outputs of auth none: no parameter names (an empty name and map, not a missing output).
 	adminParameter, userParameters, secretKeyParameter := pulumi.String("").ToStringOutput(), pulumi.StringMap{}.ToStringMapOutput(), pulumi.String("").ToStringOutput()
@@ -111,6 +118,22 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		return err
 	}
 
+	monitoring, err := components.NewMonitoring(ctx, cfg.Name+"-monitoring", &components.MonitoringArgs{
+		Region:                cfg.Region,
+		Partition:             cfg.Partition,
+		LogGroupName:          cfg.LogGroupName(),
+		LogRetentionDays:      cfg.LogRetentionDays,
+		MetricsNamespace:      cfg.MetricsNamespace(),
+		AlarmEmail:            cfg.AlarmEmail,
+		InstanceID:            server.InstanceID,
+		InstanceType:          cfg.InstanceType,
+		DBInstanceIdentifier:  pulumi.String(cfg.DBInstanceIdentifier),
+		DBAllocatedStorageGiB: cfg.DBAllocatedStorageGiB,
+	})
+	if err != nil {
+		return err
+	}
+
 	outputs := map[string]pulumi.Input{
 		"trackingUri":             server.TrackingURI,
 		"artifactBucketName":      artifacts.BucketName,
@@ -121,6 +144,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		"instanceId":              server.InstanceID,
 		"publicIp":                server.PublicIP,
 		"portForwardCommand":      server.PortForwardCommand,
+		"logGroupName":            monitoring.LogGroupName,
+		"dashboardUrl":            monitoring.DashboardURL,
 		// Names of SecureStrings, never their values.
 		"adminPasswordParameterName":  adminParameter,
 		"userPasswordParameterNames":  userParameters,

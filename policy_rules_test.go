@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
@@ -166,7 +169,7 @@ var policyRules = []policyRule{
 	}},
 	{"IAM: no wildcard resource on data-plane actions", "checkov CKV_AWS_355, CKV_AWS_288, CKV_AWS_290", func(g *graph, _ map[string]string) string {
 		for _, st := range rolePolicyStatements(g) {
-			if st.Effect == "Allow" && slices.Contains(st.Resource, "*") {
+			if st.Effect == "Allow" && slices.Contains(st.Resource, "*") && !unrestrictable(st) {
 				return fmt.Sprintf("actions %v on *", st.Action)
 			}
 		}
@@ -181,6 +184,59 @@ var policyRules = []policyRule{
 		}
 		return ""
 	}},
+	{"EC2 detailed monitoring", "AWSGuard ec2-instance-detailed-monitoring-enabled; checkov CKV_AWS_126", func(g *graph, cfg map[string]string) string {
+		if cfg["mlflow-aws:detailedMonitoring"] == "false" {
+			return "" // configured off, knowingly (the default is on)
+		}
+		return wantBool(g, typeInstance, "monitoring", true)
+	}},
+	{"EC2 status checks recover and reboot the single server", "AWS Well-Architected REL (automated recovery); Amazon EC2 User Guide, alarm actions", func(g *graph, cfg map[string]string) string {
+		region := cfg["aws:region"]
+		want := map[string]string{"StatusCheckFailed_System": "arn:aws:automate:" + region + ":ec2:recover", "StatusCheckFailed_Instance": "arn:aws:automate:" + region + ":ec2:reboot"}
+		for _, a := range g.byType(typeAlarm) {
+			action, ok := want[a.str("metricName")]
+			if !ok {
+				continue
+			}
+			if a.str("dimensions.InstanceId") == "" || !slices.ContainsFunc(a.input("alarmActions").ArrayValue(), func(v resource.PropertyValue) bool { return v.IsString() && v.StringValue() == action }) {
+				return fmt.Sprintf("alarm %s on %s lacks the action %s on the instance", a.Name, a.str("metricName"), action)
+			}
+			delete(want, a.str("metricName"))
+		}
+		if len(want) > 0 {
+			return fmt.Sprintf("no alarm on %v", slices.Sorted(maps.Keys(want)))
+		}
+		return ""
+	}},
+	{"Log group retention set (1 year in protected stacks)", "checkov CKV_AWS_338 (>= 1 year), CKV_AWS_66", func(g *graph, cfg map[string]string) string {
+		for _, r := range g.resourcesOf(typeLogGroup) {
+			days := r.number("retentionInDays")
+			if days <= 0 || (cfg["mlflow-aws:protectData"] == "true" && days < 365) {
+				return fmt.Sprintf("log group %s keeps logs %v days", r.str("name"), days)
+			}
+		}
+		return ""
+	}},
+	{"Every alarm notifies the alarm topic", "CIS AWS Foundations 4.x (alarm to SNS); FSBP CloudWatch.15", func(g *graph, _ map[string]string) string {
+		alarms := g.byType(typeAlarm)
+		if len(alarms) < 5 {
+			return fmt.Sprintf("only %d alarms", len(alarms))
+		}
+		for _, a := range alarms {
+			actions := a.input("alarmActions").ArrayValue()
+			if len(actions) == 0 || !strings.HasPrefix(actions[0].StringValue(), "arn:aws:sns:") || len(a.input("okActions").ArrayValue()) != 1 {
+				return fmt.Sprintf("alarm %s notifies %v (ok %v)", a.Name, actions, a.input("okActions").ArrayValue())
+			}
+		}
+		return ""
+	}},
+}
+
+// unrestrictable: a statement whose actions support no resource type, so "*" is their only
+// resource, narrowed by a condition (checkov CKV_AWS_355 excludes such actions): the CloudWatch
+// agent's cloudwatch:PutMetricData, limited to the stack's namespace.
+func unrestrictable(st statement) bool {
+	return slices.Equal(st.Action, []string{"cloudwatch:PutMetricData"}) && st.Condition["StringEquals"]["cloudwatch:namespace"] != nil
 }
 
 // secretPatterns are what secret scanners (checkov CKV_AWS_46, detect-secrets) look for: a
@@ -197,19 +253,22 @@ var secretPatterns = []*regexp.Regexp{
 // holds no data-plane access to the bucket or the parameter.
 
 type statement struct {
-	Effect   string
-	Action   []string
-	Resource []string
+	Effect    string
+	Action    []string
+	Resource  []string
+	Condition map[string]map[string]any
 }
 
 func rolePolicyStatements(g *graph) []statement {
-	var doc struct{ Statement []statement }
+	var all []statement
 	for _, r := range g.resourcesOf(typeRolePolicy) {
+		var doc struct{ Statement []statement }
 		if err := json.Unmarshal([]byte(r.str("policy")), &doc); err != nil {
 			return []statement{{Effect: "Allow", Action: []string{"*"}, Resource: []string{"unparseable policy"}}}
 		}
+		all = append(all, doc.Statement...)
 	}
-	return doc.Statement
+	return all
 }
 
 func (g *graph) resourcesOf(typ string) []recorded {
@@ -309,6 +368,9 @@ func breakGraph(g *graph) {
 	set(typeLifecycle, "rules", []any{})
 	set(typeParameter, "type", "String")
 	set(typeRolePolicy, "policy", `{"Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["*"]}]}`)
+	set(typeInstance, "monitoring", false)
+	set(typeLogGroup, "retentionInDays", 0)
+	set(typeAlarm, "alarmActions", []any{})
 	var kept []recorded
 	for _, r := range g.resources {
 		if r.Type != typeEncryption {

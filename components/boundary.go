@@ -32,9 +32,18 @@ func BoundaryPolicyArn(partition, accountID string) string {
 // "aws-cn", "aws-us-gov"). It does not check that the policy exists: IAM's CreateRole does, failing with
 // NoSuchEntity until an administrator has created it.
 func LookupBoundaryPolicyArn(ctx *pulumi.Context, partition string) (string, error) {
-	id, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
+	account, err := LookupAccountID(ctx)
 	if err != nil {
 		return "", fmt.Errorf("look up the AWS account for the permissions boundary: %w", err)
 	}
-	return BoundaryPolicyArn(partition, id.AccountId), nil
+	return BoundaryPolicyArn(partition, account), nil
+}
+
+// LookupAccountID returns the account id of the deploying credentials (STS GetCallerIdentity).
+func LookupAccountID(ctx *pulumi.Context) (string, error) {
+	id, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
+	if err != nil {
+		return "", err
+	}
+	return id.AccountId, nil
 }

@@ -114,6 +114,7 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 		Workers:               args.Workers,
 		Port:                  TrackingPort,
 		Auth:                  args.Auth,
+		Monitoring:            args.Monitoring,
 	}
 }
 
@@ -138,6 +139,7 @@ func newServerInstance(ctx *pulumi.Context, name string, args *TrackingServerArg
 		SubnetId:            pulumi.String(args.SubnetID),
 		VpcSecurityGroupIds: pulumi.StringArray{sg.ID()},
 		IamInstanceProfile:  role.profile.Name,
+		Monitoring:          pulumi.Bool(args.DetailedMonitoring),
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 			HttpEndpoint:            pulumi.String("enabled"),
 			HttpTokens:              pulumi.String("required"),

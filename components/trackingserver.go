@@ -77,6 +77,15 @@ type TrackingServerArgs struct {
 	// SecretKeyParameterArn, which the role may read; set exactly when Auth is.
 	AuthParameterPathArn  pulumi.StringInput
 	SecretKeyParameterArn pulumi.StringInput
+
+	// Monitoring configures the CloudWatch agent in the user data (userdata.Params.Monitoring);
+	// nil runs none. With it the role may write to the log group LogGroupArn (LogGroupArn of
+	// Monitoring.LogGroupName) and put metrics in Monitoring.MetricsNamespace
+	// (CloudWatchAgentStatements).
+	Monitoring  *userdata.MonitoringParams
+	LogGroupArn string
+	// DetailedMonitoring turns on EC2 detailed monitoring (1-minute metrics) of the instance.
+	DetailedMonitoring bool
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide), built

@@ -62,6 +62,8 @@ type Params struct {
 	RDSCABundleURL string
 	// Auth turns on MLflow authentication (the mlflow-aws app); nil means none.
 	Auth *AuthParams
+	// Monitoring turns on the CloudWatch agent (logs and disk/memory metrics); nil means none.
+	Monitoring *MonitoringParams
 }
 
 // AuthParams turn on MLflow authentication: the mlflow-aws app (MLflow's basic-auth app plus

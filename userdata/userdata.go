@@ -206,6 +206,7 @@ func Validate(p Params) error {
 		}
 	}
 	errs = append(errs, authProblems(p.Auth)...)
+	errs = append(errs, monitoringProblems(p.Monitoring)...)
 	return errors.Join(errs...)
 }
 
@@ -293,6 +294,10 @@ type templateData struct {
 	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand        string
 	AuthDatabaseName                                                                             string
 	RDSCABundlePath, RDSCABundleURL                                                              string
+	// Monitoring: the CloudWatch agent's files and the bootstrap's start_log_shipping.
+	Monitoring                                                                              bool
+	AgentConfigPath, AgentCtl, AgentUnitName, LogDir, JournalLogPath                        string
+	LogExportUnitName, LogExportUnitPath, LogExportCursorPath, LogrotatePath, LogExportArgs string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -379,6 +384,9 @@ func Render(p Params) (string, error) {
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256, Region: p.Region,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
+		Monitoring: p.Monitoring != nil, AgentConfigPath: AgentConfigPath, AgentCtl: AgentCtl, AgentUnitName: AgentUnitName,
+		LogDir: LogDir, JournalLogPath: JournalLogPath, LogExportUnitName: LogExportUnitName, LogExportUnitPath: LogExportUnitPath,
+		LogExportCursorPath: LogExportCursorPath, LogrotatePath: LogrotatePath, LogExportArgs: strings.Join(LogExportArgs, " "),
 	}
 	files := []struct {
 		path, mode, tmpl string
@@ -390,12 +398,26 @@ func Render(p Params) (string, error) {
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
 		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
 	}
+	agent := ""
+	if p.Monitoring != nil {
+		if agent, err = AgentConfig(*p.Monitoring); err != nil {
+			return "", err
+		}
+		files = append(files, []struct{ path, mode, tmpl string }{
+			{AgentConfigPath, "0644", ""},
+			{LogExportUnitPath, "0644", "mlflow-log-export.service.tmpl"},
+			{LogrotatePath, "0644", "mlflow-logrotate.tmpl"},
+		}...)
+	}
 	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
 	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
 	// deadlock, and the bootstrap takes minutes.
 	cfg := cloudConfig{RunCmd: [][]string{{"systemctl", "enable", "--now", "--no-block", BootstrapUnitName}}}
 	for _, f := range files {
 		content := env
+		if f.path == AgentConfigPath {
+			content = agent
+		}
 		if f.tmpl != "" {
 			if content, err = execTemplate(f.tmpl, data); err != nil {
 				return "", err

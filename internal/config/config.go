@@ -61,6 +61,9 @@ const (
 	KeyPromoters               = "promoters"
 	KeyProductionAlias         = "productionAlias"
 	KeyStagingAlias            = "stagingAlias"
+	KeyLogRetentionDays        = "logRetentionDays"
+	KeyAlarmEmail              = "alarmEmail"
+	KeyDetailedMonitoring      = "detailedMonitoring"
 	// KeyRegion is the AWS provider's region key (namespace "aws").
 	KeyRegion = "aws:region"
 )
@@ -72,6 +75,7 @@ var Keys = []string{
 	KeyDBAllocatedStorageGb, KeyDBMaxAllocatedStorageGb, KeyDBMultiAz, KeyDBBackupRetentionDays,
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
+	KeyLogRetentionDays, KeyAlarmEmail, KeyDetailedMonitoring,
 }
 
 // Allowed values and ranges.
@@ -154,6 +158,14 @@ type Config struct {
 	// AuthParams are the launch's auth settings and the names of their SSM parameters; nil when
 	// Auth is none.
 	AuthParams *userdata.AuthParams
+
+	// LogRetentionDays is how long the stack's CloudWatch Logs group keeps the server's logs
+	// (one of LogRetentionValues).
+	LogRetentionDays int
+	// AlarmEmail is subscribed to the alarm topic; "" = no subscription.
+	AlarmEmail string
+	// DetailedMonitoring turns on EC2 detailed monitoring (1-minute metrics) of the server.
+	DetailedMonitoring bool
 }
 
 // Problem is one invalid configuration value.
@@ -417,6 +429,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.database(c)
 	p.storage(c)
 	p.auth(c)
+	p.monitoring(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}
@@ -695,6 +708,18 @@ func (c *Config) PasswordParameterName() string {
 // "/<project>/<stack>" (the tracking server's permissions boundary allows /mlflow-aws/*).
 func (c *Config) parameterPrefix() string {
 	return "/" + c.Project + "/" + c.Stack
+}
+
+// LogGroupName is the CloudWatch Logs group of the stack's tracking server logs,
+// "/<project>/<stack>/tracking-server" (the instance role may write only there).
+func (c *Config) LogGroupName() string {
+	return c.parameterPrefix() + "/tracking-server"
+}
+
+// MetricsNamespace is the CloudWatch namespace of the tracking server's agent metrics,
+// "<project>/<stack>" (the instance role may put metrics only there).
+func (c *Config) MetricsNamespace() string {
+	return c.Project + "/" + c.Stack
 }
 
 // AuthParameterPath is the SSM path of the MLflow passwords, "/<project>/<stack>/auth": the

@@ -85,6 +85,8 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 		Port:    mlflowspec.TrackingPort,
 		// The launch's auth settings are known from the configuration: as they will be.
 		Auth: c.AuthParams,
+		// The agent's log group and namespace follow from project and stack.
+		Monitoring: c.MonitoringParams(),
 	}
 }
 
