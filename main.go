@@ -35,14 +35,11 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
-	boundary, err := components.LookupBoundaryPolicyArn(ctx, cfg.Partition)
-	if err != nil {
-		return err
-	}
 	account, err := components.LookupAccountID(ctx)
 	if err != nil {
 		return err
 	}
+	boundary := components.BoundaryPolicyArn(cfg.Partition, account)
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,

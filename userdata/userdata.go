@@ -350,8 +350,9 @@ func execTemplate(name string, data templateData) (string, error) {
 
 // Render validates p and returns the EC2 user data: a cloud-init document starting with
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
-// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, all
-// root:root) and runcmd (the single list-form command `systemctl enable --now --no-block
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, and
+// with p.Monitoring AgentConfigPath, LogExportUnitPath and LogrotatePath 0644, all root:root)
+// and runcmd (the single list-form command `systemctl enable --now --no-block
 // BootstrapUnitName`: the unit runs BootstrapPath at every boot until it succeeds once). On
 // invalid p it returns every problem at once (see Validate). An empty p.RDSCABundleURL becomes
 // RDSCABundleURL(p.Region). The document contains no secret.
