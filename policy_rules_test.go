@@ -217,6 +217,14 @@ var policyRules = []policyRule{
 		}
 		return ""
 	}},
+	{"Alarm topic deliverable: not the aws/sns key", "checkov CKV_AWS_26 knowingly not met: CloudWatch cannot publish to a topic under aws/sns (CloudWatch User Guide); messages hold no data", func(g *graph, _ map[string]string) string {
+		for _, r := range g.resourcesOf(typeTopic) {
+			if k := r.str("kmsMasterKeyId"); strings.Contains(k, "aws/sns") || r.Type == "" {
+				return fmt.Sprintf("topic %s: key %q (or no topic)", r.Name, k)
+			}
+		}
+		return ""
+	}},
 	{"Every alarm notifies the alarm topic", "CIS AWS Foundations 4.x (alarm to SNS); FSBP CloudWatch.15", func(g *graph, _ map[string]string) string {
 		alarms := g.byType(typeAlarm)
 		if len(alarms) < 5 {
@@ -371,6 +379,7 @@ func breakGraph(g *graph) {
 	set(typeInstance, "monitoring", false)
 	set(typeLogGroup, "retentionInDays", 0)
 	set(typeAlarm, "alarmActions", []any{})
+	set(typeTopic, "kmsMasterKeyId", "alias/aws/sns")
 	var kept []recorded
 	for _, r := range g.resources {
 		if r.Type != typeEncryption {
