@@ -224,3 +224,56 @@ round "$@"
 		t.Errorf("cursor file %q (err %v), want a journal cursor", b, err)
 	}
 }
+
+// TestBootstrapStartsLogShipping runs the bootstrap's real start_log_shipping (of a document with
+// the agent) against stub dnf, systemctl and amazon-cloudwatch-agent-ctl that record their
+// arguments: it installs the agent and logrotate, creates the log directory, queues the journal
+// copy and the logrotate timer, loads the agent's configuration and queues the agent, in that
+// order and without waiting for a start job; a failing fetch-config (a configuration the agent
+// refuses) stops it with a non-zero exit before the agent is started, so the bootstrap retries.
+func TestBootstrapStartsLogShipping(t *testing.T) {
+	m := monitoringDocuments(t)[0]
+	f := filepath.Join(t.TempDir(), "mlflow-bootstrap")
+	if err := os.WriteFile(f, []byte(mustFile(t, m.d, m.files, BootstrapPath)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, fail := range []bool{false, true} {
+		dir := t.TempDir()
+		bin := mkdir(t, dir, "bin")
+		calls := filepath.Join(dir, "calls")
+		for name, extra := range map[string]string{"dnf": "", "systemctl": `[[ "$1" != is-active ]]` + "\n",
+			filepath.Base(AgentCtl): `[[ "$STUB_FAIL" != yes ]] || { echo "invalid configuration" >&2; exit 1; }` + "\n"} {
+			script := "#!/bin/bash\nprintf '%s %s\\n' " + name + " \"$*\" >>\"$STUB_CALLS\"\n" + extra
+			if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		logDir := filepath.Join(dir, "log", "mlflow")
+		stubFail := "no"
+		if fail {
+			stubFail = "yes"
+		}
+		env := []string{"PATH=" + bin + ":/usr/bin:/bin", "LC_ALL=C", "STUB_CALLS=" + calls, "STUB_FAIL=" + stubFail,
+			"MLFLOW_LOG_DIR=" + logDir, "MLFLOW_AGENT_CTL=" + filepath.Join(bin, filepath.Base(AgentCtl))}
+		_, stderr, err := run(t, 30*time.Second, env, "", "/bin/bash", "-c", `set -euo pipefail; source "$1"; start_log_shipping`, "bash", f)
+		if (err != nil) != fail {
+			t.Errorf("fetch-config fails %v: start_log_shipping err=%v\n%s", fail, err, stderr)
+		}
+		b, _ := os.ReadFile(calls)
+		got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		queue := func(unit string) []string {
+			return []string{"systemctl daemon-reload", "systemctl enable " + unit, "systemctl is-active --quiet " + unit, "systemctl start --no-block " + unit}
+		}
+		want := slices.Concat([]string{"dnf install -y amazon-cloudwatch-agent logrotate"}, queue(LogExportUnitName), queue("logrotate.timer"),
+			[]string{filepath.Base(AgentCtl) + " -a fetch-config -m ec2 -c file:" + AgentConfigPath})
+		if !fail {
+			want = append(want, queue(AgentUnitName)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("fetch-config fails %v: calls\n got %q\nwant %q", fail, got, want)
+		}
+		if info, err := os.Stat(logDir); err != nil || !info.IsDir() || info.Mode().Perm() != 0o755 {
+			t.Errorf("log directory %s: %v %v", logDir, info, err)
+		}
+	}
+}
