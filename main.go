@@ -66,6 +66,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	agent := cfg.MonitoringParams()
 	serverArgs := &components.TrackingServerArgs{
 		Region:                      cfg.Region,
 		Partition:                   cfg.Partition,
@@ -91,9 +92,11 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
-		Monitoring:                  cfg.MonitoringParams(),
+		Monitoring:                  agent,
 		LogGroupArn:                 components.LogGroupArn(cfg.Partition, cfg.Region, account, cfg.LogGroupName()),
 		DetailedMonitoring:          cfg.DetailedMonitoring,
+		ArtifactSpoolGiB:            cfg.SpoolVolumeGiB(),
+		GCOlderThan:                 cfg.GCOlderThan,
 	}
 	// Outputs of auth none: no parameter names (an empty name and map, not a missing output).
 	adminParameter, userParameters, secretKeyParameter := pulumi.String("").ToStringOutput(), pulumi.StringMap{}.ToStringMapOutput(), pulumi.String("").ToStringOutput()
@@ -124,6 +127,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		AlarmEmail:            cfg.AlarmEmail,
 		InstanceID:            server.InstanceID,
 		InstanceType:          cfg.InstanceType,
+		SpoolVolume:           agent.SpoolPath != "",
+		SpoolPath:             agent.SpoolPath,
 		DBInstanceIdentifier:  pulumi.String(cfg.DBInstanceIdentifier),
 		DBAllocatedStorageGiB: cfg.DBAllocatedStorageGiB,
 	})

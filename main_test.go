@@ -91,6 +91,8 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:logRetentionDays":        "731",
 		"mlflow-aws:alarmEmail":              "ml-ops@example.com",
 		"mlflow-aws:detailedMonitoring":      "false",
+		"mlflow-aws:artifactSpoolGb":         "100",
+		"mlflow-aws:gcOlderThan":             "",
 	} {
 		cfg[k] = v
 	}

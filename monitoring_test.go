@@ -84,6 +84,17 @@ func TestMonitoringWiring(t *testing.T) {
 			if statusChecks != 2 {
 				t.Errorf("%d status check alarms on the instance, want 2 (recover, reboot)", statusChecks)
 			}
+			// The spool volume (proxied access with artifactSpoolGb > 0) is watched like the root volume.
+			spool := s.cfg["mlflow-aws:artifactAccess"] == "proxied" && s.cfg["mlflow-aws:artifactSpoolGb"] != "0"
+			spoolAlarms := 0
+			for _, a := range g.byType(typeAlarm) {
+				if a.str("dimensions.path") == "/var/spool/mlflow" {
+					spoolAlarms++
+				}
+			}
+			if want := map[bool]int{true: 1, false: 0}[spool]; spoolAlarms != want || strings.Contains(ud, `"/var/spool/mlflow"`) != spool {
+				t.Errorf("spool volume %v: %d spool disk alarms, agent reports it %v", spool, spoolAlarms, strings.Contains(ud, `"/var/spool/mlflow"`))
+			}
 			subs := g.byType(typeSubscription)
 			if email := s.cfg["mlflow-aws:alarmEmail"]; (email == "") != (len(subs) == 0) || (email != "" && subs[0].str("endpoint") != email) {
 				t.Errorf("alarmEmail %q, subscriptions %v", email, subs)

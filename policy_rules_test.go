@@ -64,6 +64,7 @@ var policyRules = []policyRule{
 	{"EBS volumes encrypted", "AWSGuard encrypted-volumes; checkov CKV_AWS_8; FSBP EC2.3", func(g *graph, _ map[string]string) string {
 		return wantBool(g, typeInstance, "rootBlockDevice.encrypted", true)
 	}},
+	{"EBS data volume for the artifact spool, encrypted", "peer policy pack (no EBS data volume; C8); AWS Config encrypted-volumes; checkov CKV_AWS_8; FSBP EC2.3", spoolVolumeProblem},
 	{"IMDSv2 required", "checkov CKV_AWS_79; FSBP EC2.8", func(g *graph, _ map[string]string) string {
 		if v := g.resourcesOf(typeInstance)[0].str("metadataOptions.httpTokens"); v != "required" {
 			return "httpTokens = " + v
@@ -365,6 +366,7 @@ func breakGraph(g *graph) {
 	set(typeDB, "deletionProtection", false)
 	set(typeParamGroup, "parameters", []any{})
 	set(typeInstance, "rootBlockDevice.encrypted", false)
+	set(typeInstance, "ebsBlockDevices", []any{map[string]any{"deviceName": userdata.SpoolDeviceName, "volumeType": "gp3", "volumeSize": 20, "encrypted": false}})
 	set(typeInstance, "metadataOptions.httpTokens", "optional")
 	bad, _ := userdata.EncodeForEC2("#!/bin/sh\naws configure set aws_secret_access_key x\nexport PASSWORD=" + mockPassword)
 	set(typeInstance, "userDataBase64", bad)

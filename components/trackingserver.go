@@ -86,6 +86,13 @@ type TrackingServerArgs struct {
 	LogGroupArn string
 	// DetailedMonitoring turns on EC2 detailed monitoring (1-minute metrics) of the instance.
 	DetailedMonitoring bool
+	// ArtifactSpoolGiB is the size of the spool volume for proxied artifact transfers
+	// (SpoolEbsBlockDevices, SpoolLaunchTemplateBlockDeviceMappings; userdata.Params.SpoolVolume
+	// when > 0); 0 = none.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the period of the daily `mlflow gc` (userdata.Params.GCOlderThan), e.g.
+	// "30d"; "" = no gc.
+	GCOlderThan string
 }
 
 // TrackingServer is the EC2 instance running `mlflow server` (MLflow self-hosting guide), built

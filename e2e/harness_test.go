@@ -114,6 +114,13 @@ func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdat
 	if agent, ok := dev[userdata.AgentConfigPath]; ok {
 		p.Monitoring = monitoringParams(t, agent)
 	}
+	// The spool volume and gc settings live in their own files, not the env file.
+	_, p.SpoolVolume = dev[userdata.SpoolDropInPath]
+	for _, l := range strings.Split(dev[userdata.GCUnitPath], "\n") {
+		if v, ok := strings.CutPrefix(l, "Environment="+userdata.EnvGCOlderThan+"="); ok {
+			p.GCOlderThan = v
+		}
+	}
 	boot := dev[userdata.BootstrapPath]
 	for _, v := range lock.Versions() {
 		if lk, _ := lock.For(v); strings.Contains(boot, "readonly lock_sha256='"+lk.SHA256+"'") {
@@ -450,7 +457,10 @@ func bootstrap(t testing.TB, d document, c *cloud, role []string, lk lock.Lock, 
 	}
 	env = append(env, "MLFLOW_VENV="+venv, "MLFLOW_PYTHON="+python311(t),
 		"MLFLOW_RDS_CA_BUNDLE="+caDest, "MLFLOW_RDS_CA_BUNDLE_URL="+caURL, "MLFLOW_BOOTSTRAP_DONE_MARKER="+filepath.Join(dir, "done"),
-		"MLFLOW_MEMINFO=/proc/meminfo", "MLFLOW_LOG_DIR="+filepath.Join(dir, "log"), "MLFLOW_AGENT_CTL="+filepath.Join(stubs, filepath.Base(userdata.AgentCtl)))
+		"MLFLOW_MEMINFO=/proc/meminfo", "MLFLOW_LOG_DIR="+filepath.Join(dir, "log"), "MLFLOW_AGENT_CTL="+filepath.Join(stubs, filepath.Base(userdata.AgentCtl)),
+		// No spool volume on this machine (an empty device skips mount_spool); the spool tests
+		// mount their own.
+		"MLFLOW_SPOOL_DEVICE=")
 	started := time.Now()
 	stdout, stderr, err := testenv.Run(t, 20*time.Minute, env, "", "/bin/bash", script)
 	if err != nil {

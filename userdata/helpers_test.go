@@ -14,7 +14,8 @@ import (
 	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
-// devLikeParams resembles the dev stack: proxied artifacts, workers sized at boot, port 5000.
+// devLikeParams resembles the dev stack: proxied artifacts, workers sized at boot, port 5000, a
+// spool volume and gc after 30 days.
 func devLikeParams() Params {
 	return Params{
 		MLflowVersion:         "3.17.2",
@@ -29,11 +30,14 @@ func devLikeParams() Params {
 		AllowedHosts:          []string{"localhost:5000", "127.0.0.1:5000"},
 		Workers:               0,
 		Port:                  5000,
+		SpoolVolume:           true,
+		GCOlderThan:           "30d",
 	}
 }
 
 // everyOptionChangedParams changes every field from devLikeParams: direct artifact access,
-// explicit workers, another region, port, version, several allowed hosts (IPv4 and DNS).
+// explicit workers, another region, port, version, several allowed hosts (IPv4 and DNS), no
+// spool volume (direct access moves no artifact through the server) and no gc.
 func everyOptionChangedParams() Params {
 	return Params{
 		MLflowVersion:         "3.5.0",

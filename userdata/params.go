@@ -64,6 +64,14 @@ type Params struct {
 	Auth *AuthParams
 	// Monitoring turns on the CloudWatch agent (logs and disk/memory metrics); nil means none.
 	Monitoring *MonitoringParams
+	// SpoolVolume says the instance has the artifact spool volume attached as SpoolDeviceName
+	// (components.SpoolEbsBlockDevice): the bootstrap formats it when blank and mounts it at
+	// SpoolDir, and the server's TMPDIR is SpoolDir (SpoolDropInPath). Only proxied transfers
+	// pass through the server; with direct access the volume would stay unused.
+	SpoolVolume bool
+	// GCOlderThan turns on the daily `mlflow gc` (GCTimerName) of runs deleted longer ago than
+	// this period, in the --older-than format (CheckGCOlderThan), e.g. "30d"; "" = off.
+	GCOlderThan string
 }
 
 // AuthParams turn on MLflow authentication: the mlflow-aws app (MLflow's basic-auth app plus

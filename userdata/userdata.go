@@ -207,6 +207,7 @@ func Validate(p Params) error {
 	}
 	errs = append(errs, authProblems(p.Auth)...)
 	errs = append(errs, monitoringProblems(p.Monitoring)...)
+	errs = append(errs, spoolGCProblems(p)...)
 	return errors.Join(errs...)
 }
 
@@ -298,6 +299,8 @@ type templateData struct {
 	Monitoring                                                                              bool
 	AgentConfigPath, AgentCtl, AgentUnitName, LogDir, JournalLogPath                        string
 	LogExportUnitName, LogExportUnitPath, LogExportCursorPath, LogrotatePath, LogExportArgs string
+	// Spool volume and gc (spoolgc.go); SpoolDevice and GCTimer are "" when not configured.
+	SpoolDevice, SpoolDir, SpoolLabel, SpoolDropInPath, GCTimer, GCUnitName, GCPath, GCOlderThan, EnvGCOlderThan string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -388,6 +391,14 @@ func Render(p Params) (string, error) {
 		Monitoring: p.Monitoring != nil, AgentConfigPath: AgentConfigPath, AgentCtl: AgentCtl, AgentUnitName: AgentUnitName,
 		LogDir: LogDir, JournalLogPath: JournalLogPath, LogExportUnitName: LogExportUnitName, LogExportUnitPath: LogExportUnitPath,
 		LogExportCursorPath: LogExportCursorPath, LogrotatePath: LogrotatePath, LogExportArgs: strings.Join(LogExportArgs, " "),
+		SpoolDir: SpoolDir, SpoolLabel: SpoolLabel, SpoolDropInPath: SpoolDropInPath, GCUnitName: GCUnitName, GCPath: GCPath,
+		GCOlderThan: p.GCOlderThan, EnvGCOlderThan: EnvGCOlderThan,
+	}
+	if p.SpoolVolume {
+		data.SpoolDevice = SpoolDeviceName
+	}
+	if p.GCOlderThan != "" {
+		data.GCTimer = GCTimerName
 	}
 	files := []struct {
 		path, mode, tmpl string
@@ -410,6 +421,7 @@ func Render(p Params) (string, error) {
 			{LogrotatePath, "0644", "mlflow-logrotate.tmpl"},
 		}...)
 	}
+	files = append(files, spoolGCFiles(p)...)
 	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
 	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
 	// deadlock, and the bootstrap takes minutes.

@@ -358,6 +358,10 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 		if d.params == nil || d.params.Monitoring != nil {
 			want[AgentConfigPath], want[LogExportUnitPath], want[LogrotatePath] = "0644", "0644", "0644"
 		}
+		// The spool drop-in and the gc files, exactly when configured (spoolgc_test.go).
+		for path, mode := range optionalFiles(d) {
+			want[path] = mode
+		}
 		if len(files) != len(want) {
 			t.Errorf("%s: writes %d files, want %d", d.name, len(files), len(want))
 		}

@@ -76,6 +76,7 @@ var Keys = []string{
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
 	KeyLogRetentionDays, KeyAlarmEmail, KeyDetailedMonitoring,
+	KeyArtifactSpoolGb, KeyGCOlderThan,
 }
 
 // Allowed values and ranges.
@@ -166,6 +167,11 @@ type Config struct {
 	AlarmEmail string
 	// DetailedMonitoring turns on EC2 detailed monitoring (1-minute metrics) of the server.
 	DetailedMonitoring bool
+	// ArtifactSpoolGiB is the configured spool volume size in GiB (0 = none); SpoolVolumeGiB is
+	// what the server gets.
+	ArtifactSpoolGiB int
+	// GCOlderThan is the `mlflow gc --older-than` period of the daily gc, e.g. "30d"; "" = off.
+	GCOlderThan string
 }
 
 // Problem is one invalid configuration value.
@@ -430,6 +436,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.storage(c)
 	p.auth(c)
 	p.monitoring(c)
+	p.day2(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
 		return nil, &Error{Problems: p.problems}

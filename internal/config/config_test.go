@@ -45,6 +45,8 @@ func valid() map[string]string {
 		"mlflow-aws:logRetentionDays":        "365",
 		"mlflow-aws:alarmEmail":              "",
 		"mlflow-aws:detailedMonitoring":      "true",
+		"mlflow-aws:artifactSpoolGb":         "20",
+		"mlflow-aws:gcOlderThan":             "30d",
 	}
 }
 

@@ -21,7 +21,8 @@ import (
 func (p *parser) userDataFits(c *Config) {
 	if !p.valid(KeyRegion, KeyMLflowVersion, KeyAllowedHosts, KeyWorkers, KeyArtifactAccess,
 		KeyDBInstanceIdentifier, KeyArtifactBucketName, "project name",
-		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias) {
+		KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
+		KeyArtifactSpoolGb, KeyGCOlderThan) {
 		return
 	}
 	params := WorstCaseUserDataParams(c)
@@ -86,7 +87,9 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 		// The launch's auth settings are known from the configuration: as they will be.
 		Auth: c.AuthParams,
 		// The agent's log group and namespace follow from project and stack.
-		Monitoring: c.MonitoringParams(),
+		Monitoring:  c.MonitoringParams(),
+		SpoolVolume: c.SpoolVolumeGiB() > 0,
+		GCOlderThan: c.GCOlderThan,
 	}
 }
 

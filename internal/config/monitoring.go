@@ -45,7 +45,12 @@ func retentionList() string {
 }
 
 // MonitoringParams is the CloudWatch agent's part of the user data: the stack's log group and
-// metrics namespace (no spool volume).
+// metrics namespace, and the spool volume's mount point (userdata.SpoolDir) when the server
+// gets one (SpoolVolumeGiB > 0).
 func (c *Config) MonitoringParams() *userdata.MonitoringParams {
-	return &userdata.MonitoringParams{LogGroupName: c.LogGroupName(), MetricsNamespace: c.MetricsNamespace()}
+	m := &userdata.MonitoringParams{LogGroupName: c.LogGroupName(), MetricsNamespace: c.MetricsNamespace()}
+	if c.SpoolVolumeGiB() > 0 {
+		m.SpoolPath = userdata.SpoolDir
+	}
+	return m
 }
