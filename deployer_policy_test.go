@@ -197,6 +197,43 @@ var deployerActions = map[string]crud{
 		Update: nil, // every argument forces replacement
 		Delete: []string{"ec2:DisassociateAddress"},
 	},
+	// aws_cloudwatch_log_group: CreateLogGroup with tags (logs:TagResource), then the retention;
+	// the read lists the group by name prefix and its tags.
+	"aws:cloudwatch/logGroup:LogGroup": {
+		Create: []string{"logs:CreateLogGroup", "logs:TagResource", "logs:PutRetentionPolicy", "logs:DescribeLogGroups"},
+		Read:   []string{"logs:DescribeLogGroups", "logs:ListTagsForResource"},
+		Update: []string{"logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource"},
+		Delete: []string{"logs:DeleteLogGroup"},
+	},
+	// aws_sns_topic: CreateTopic with tags and attributes; the read takes every attribute.
+	"aws:sns/topic:Topic": {
+		Create: []string{"sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes", "sns:GetTopicAttributes"},
+		Read:   []string{"sns:GetTopicAttributes", "sns:ListTagsForResource"},
+		Update: []string{"sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"},
+		Delete: []string{"sns:DeleteTopic"},
+	},
+	// aws_sns_topic_subscription (with alarmEmail): an email subscription stays pending until
+	// its owner confirms it.
+	"aws:sns/topicSubscription:TopicSubscription": {
+		Create: []string{"sns:Subscribe", "sns:GetSubscriptionAttributes"},
+		Read:   []string{"sns:GetSubscriptionAttributes"},
+		Update: []string{"sns:SetSubscriptionAttributes"},
+		Delete: []string{"sns:Unsubscribe"},
+	},
+	// aws_cloudwatch_metric_alarm: PutMetricAlarm with tags; the read is DescribeAlarms and the
+	// tag list.
+	"aws:cloudwatch/metricAlarm:MetricAlarm": {
+		Create: []string{"cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:DescribeAlarms"},
+		Read:   []string{"cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"},
+		Update: []string{"cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"},
+		Delete: []string{"cloudwatch:DeleteAlarms"},
+	},
+	"aws:cloudwatch/dashboard:Dashboard": {
+		Create: []string{"cloudwatch:PutDashboard", "cloudwatch:GetDashboard"},
+		Read:   []string{"cloudwatch:GetDashboard"},
+		Update: []string{"cloudwatch:PutDashboard"},
+		Delete: []string{"cloudwatch:DeleteDashboards"},
+	},
 	"random:index/randomPassword:RandomPassword": {},
 	"random:index/randomId:RandomId":             {},
 
@@ -559,6 +596,14 @@ func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
 				add(fmt.Sprintf("arn:aws:rds:%s:%s:pg:%s-a1b2c3d", region, account, r.Name), "rds:CreateDBParameterGroup", "rds:DeleteDBParameterGroup")
 			case "aws:iam/role:Role":
 				add(roleArn(r), "iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:GetRole", "iam:DeleteRole", "iam:PassRole")
+			case "aws:cloudwatch/logGroup:LogGroup":
+				add(fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", region, account, r.str("name")), "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteLogGroup")
+			case "aws:sns/topic:Topic":
+				add(fmt.Sprintf("arn:aws:sns:%s:%s:%s-a1b2c3d", region, account, r.Name), "sns:CreateTopic", "sns:GetTopicAttributes", "sns:DeleteTopic")
+			case "aws:cloudwatch/metricAlarm:MetricAlarm":
+				add(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s-a1b2c3d", region, account, r.Name), "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
+			case "aws:cloudwatch/dashboard:Dashboard":
+				add(fmt.Sprintf("arn:aws:cloudwatch::%s:dashboard/%s", account, r.str("dashboardName")), "cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards")
 			case "aws:iam/instanceProfile:InstanceProfile":
 				add(fmt.Sprintf("arn:aws:iam::%s:instance-profile/%s-a1b2c3d", account, r.Name), "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile")
 			}
@@ -598,6 +643,10 @@ func TestDeployerPolicyScopesTheStacksResources(t *testing.T) {
 		{"iam:PutRolePolicy", "arn:aws:iam::123456789012:role/github/mlflow-aws-deploy"},
 		{"iam:AttachRolePolicy", "arn:aws:iam::123456789012:role/mlflow-aws-deploy"},
 		{"iam:CreateServiceLinkedRole", "arn:aws:iam::123456789012:role/aws-service-role/ec2.amazonaws.com/AWSServiceRoleForEC2"},
+		{"logs:DeleteLogGroup", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/billing"},
+		{"sns:DeleteTopic", "arn:aws:sns:us-east-1:123456789012:billing-alerts"},
+		{"cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:billing-cpu"},
+		{"cloudwatch:DeleteDashboards", "arn:aws:cloudwatch::123456789012:dashboard/billing"},
 		{"iam:CreatePolicyVersion", components.BoundaryPolicyArn("aws", "123456789012")},
 		{"iam:DeletePolicy", components.BoundaryPolicyArn("aws", "123456789012")},
 		{"iam:SetDefaultPolicyVersion", components.BoundaryPolicyArn("aws", "123456789012")},

@@ -542,14 +542,21 @@ func TestProductionKeepsItsAMI(t *testing.T) {
 }
 
 // TestDetailedMonitoringReachesBothModes: TrackingServerArgs.DetailedMonitoring is what the
-// instance's monitoring and the launch template's monitoring.enabled say (off by default).
+// instance's monitoring and the launch template's monitoring.enabled say (on by default, off
+// when detailedMonitoring is false).
 func TestDetailedMonitoringReachesBothModes(t *testing.T) {
-	g, h := deployed(t, scenario{"dev", stackConfig(t, "dev")}), deployed(t, scenario{"frontdoor-dev", frontDoorDev(t)})
-	if v, ok := g.one(t, typeInstance).boolean("monitoring"); !ok || v {
-		t.Errorf("instance monitoring = %v (set %v), want false", v, ok)
-	}
-	if v, ok := h.one(t, typeLaunchTmpl).boolean("monitoring.enabled"); !ok || v {
-		t.Errorf("launch template monitoring.enabled = %v (set %v), want false", v, ok)
+	for _, want := range []bool{true, false} {
+		dev, fd := stackConfig(t, "dev"), frontDoorDev(t)
+		if !want {
+			dev["mlflow-aws:detailedMonitoring"], fd["mlflow-aws:detailedMonitoring"] = "false", "false"
+		}
+		g, h := deployed(t, scenario{"dev", dev}), deployed(t, scenario{"frontdoor-dev", fd})
+		if v, ok := g.one(t, typeInstance).boolean("monitoring"); !ok || v != want {
+			t.Errorf("instance monitoring = %v (set %v), want %v", v, ok, want)
+		}
+		if v, ok := h.one(t, typeLaunchTmpl).boolean("monitoring.enabled"); !ok || v != want {
+			t.Errorf("launch template monitoring.enabled = %v (set %v), want %v", v, ok, want)
+		}
 	}
 }
 

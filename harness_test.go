@@ -263,6 +263,19 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("allocationId", id)
 		set("publicIp", mockPublicIP)
 		set("publicDns", "ec2-"+strings.ReplaceAll(mockPublicIP, ".", "-")+".compute-1.amazonaws.com")
+	case "aws:cloudwatch/logGroup:LogGroup":
+		id = str("name")
+		set("arn", fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", m.region, mockAccount, str("name")))
+	case "aws:sns/topic:Topic":
+		name := args.Name + "-a1b2c3d"
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:sns:%s:%s:%s", m.region, mockAccount, name))
+		id = fmt.Sprintf("arn:aws:sns:%s:%s:%s", m.region, mockAccount, name)
+	case "aws:cloudwatch/metricAlarm:MetricAlarm":
+		name := args.Name + "-a1b2c3d"
+		id = name
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", m.region, mockAccount, name))
 	case "aws:ec2/instance:Instance":
 		id = fakeID("i-", args.Name)
 		set("privateIp", mockInstancePrivateIP)

@@ -35,10 +35,11 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
-	boundary, err := components.LookupBoundaryPolicyArn(ctx, cfg.Partition)
+	account, err := components.LookupAccountID(ctx)
 	if err != nil {
 		return err
 	}
+	boundary := components.BoundaryPolicyArn(cfg.Partition, account)
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
@@ -65,6 +66,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	agent := cfg.MonitoringParams()
 	serverArgs := &components.TrackingServerArgs{
 		Region:                      cfg.Region,
 		Partition:                   cfg.Partition,
@@ -90,6 +92,9 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		Monitoring:                  agent,
+		LogGroupArn:                 components.LogGroupArn(cfg.Partition, cfg.Region, account, cfg.LogGroupName()),
+		DetailedMonitoring:          cfg.DetailedMonitoring,
 		ArtifactSpoolGiB:            cfg.SpoolVolumeGiB(),
 		GCOlderThan:                 cfg.GCOlderThan,
 		ProtectData:                 cfg.ProtectData,
@@ -126,6 +131,33 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		return err
 	}
 
+	monitoringArgs := &components.MonitoringArgs{
+		Region:                cfg.Region,
+		Partition:             cfg.Partition,
+		LogGroupName:          cfg.LogGroupName(),
+		LogRetentionDays:      cfg.LogRetentionDays,
+		MetricsNamespace:      cfg.MetricsNamespace(),
+		AlarmEmail:            cfg.AlarmEmail,
+		InstanceType:          cfg.InstanceType,
+		SpoolVolume:           agent.SpoolPath != "",
+		SpoolPath:             agent.SpoolPath,
+		DBInstanceIdentifier:  pulumi.String(cfg.DBInstanceIdentifier),
+		DBAllocatedStorageGiB: cfg.DBAllocatedStorageGiB,
+	}
+	if cfg.FrontDoor != nil {
+		// The group's servers: status checks notify (the group replaces them), plus the load
+		// balancer's unhealthy-target and 5xx alarms.
+		monitoringArgs.AutoScalingGroupName = server.AutoScalingGroupName
+		monitoringArgs.LoadBalancerArnSuffix = server.LoadBalancerArnSuffix
+		monitoringArgs.TargetGroupArnSuffix = server.TargetGroupArnSuffix
+	} else {
+		monitoringArgs.InstanceID = server.InstanceID
+	}
+	monitoring, err := components.NewMonitoring(ctx, cfg.Name+"-monitoring", monitoringArgs)
+	if err != nil {
+		return err
+	}
+
 	outputs := map[string]pulumi.Input{
 		"trackingUri":             server.TrackingURI,
 		"artifactBucketName":      artifacts.BucketName,
@@ -142,6 +174,8 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		"loadBalancerArnSuffix": server.LoadBalancerArnSuffix,
 		"targetGroupArnSuffix":  server.TargetGroupArnSuffix,
 		"loadBalancerDnsName":   server.LoadBalancerDNSName,
+		"logGroupName":          monitoring.LogGroupName,
+		"dashboardUrl":          monitoring.DashboardURL,
 		// Names of SecureStrings, never their values.
 		"adminPasswordParameterName":  adminParameter,
 		"userPasswordParameterNames":  userParameters,

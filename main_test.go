@@ -59,6 +59,12 @@ const (
 	tokBackendStore   = "mlflow:aws:BackendStore"
 	tokTrackingServer = "mlflow:aws:TrackingServer"
 	tokServerAuth     = "mlflow:aws:ServerAuth"
+	tokMonitoring     = "mlflow:aws:Monitoring"
+	typeLogGroup      = "aws:cloudwatch/logGroup:LogGroup"
+	typeTopic         = "aws:sns/topic:Topic"
+	typeSubscription  = "aws:sns/topicSubscription:TopicSubscription"
+	typeAlarm         = "aws:cloudwatch/metricAlarm:MetricAlarm"
+	typeDashboard     = "aws:cloudwatch/dashboard:Dashboard"
 )
 
 // everyOptionChanged is the dev stack with every option set away from its default.
@@ -92,6 +98,9 @@ func everyOptionChanged(t testing.TB) map[string]string {
 		"mlflow-aws:promoters":               `["bob"]`,
 		"mlflow-aws:productionAlias":         "champion",
 		"mlflow-aws:stagingAlias":            "challenger",
+		"mlflow-aws:logRetentionDays":        "731",
+		"mlflow-aws:alarmEmail":              "ml-ops@example.com",
+		"mlflow-aws:detailedMonitoring":      "false",
 		"mlflow-aws:artifactSpoolGb":         "100",
 		"mlflow-aws:gcOlderThan":             "",
 	} {
@@ -140,7 +149,7 @@ func deployed(t *testing.T, s scenario) *graph {
 	return g
 }
 
-// TestComponentTree protects the architecture: four components with their type tokens (the
+// TestComponentTree protects the architecture: five components with their type tokens (the
 // server's credentials, ServerAuth, only with auth basic), every AWS resource a child of one of
 // them, and the tracking server depending on both stores.
 func TestComponentTree(t *testing.T) {
@@ -148,7 +157,7 @@ func TestComponentTree(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			g := deployed(t, s)
 			parents := map[string]string{}
-			tokens := []string{tokArtifactStore, tokBackendStore, tokTrackingServer}
+			tokens := []string{tokArtifactStore, tokBackendStore, tokTrackingServer, tokMonitoring}
 			if s.cfg["mlflow-aws:auth"] == "basic" {
 				tokens = append(tokens, tokServerAuth)
 			} else if n := len(g.byType(tokServerAuth)); n != 0 {
@@ -168,6 +177,8 @@ func TestComponentTree(t *testing.T) {
 				typeAttachment: tokTrackingServer, typeProfile: tokTrackingServer, typeEip: tokTrackingServer,
 				typeEipAssoc: tokTrackingServer, typeIngress: tokTrackingServer, typeEgress: tokTrackingServer,
 				typeBucketObject: tokTrackingServer, typeENI: tokTrackingServer,
+				typeLogGroup: tokMonitoring, typeTopic: tokMonitoring, typeSubscription: tokMonitoring, typeAlarm: tokMonitoring,
+				typeDashboard: tokMonitoring,
 			}
 			for _, r := range g.resources {
 				if !r.Custom {

@@ -399,6 +399,7 @@ func loadPeopleStack(t *testing.T, stack string) peopleStack {
 		"DB_SECURITY_GROUP":            fakeID("sg-", "backend-store"),
 		"RESTORE_TIME":                 "2026-11-30T09:45:00Z",
 		"CMD_ID":                       "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
+		"LOG_GROUP":                    g.outputs["logGroupName"],
 		"PASSWORD_FILE":                "/tmp/tmp.XXXXXXXXXX",
 		// The README's example MLflow user (its login lines and the password command).
 		"MLFLOW_TRACKING_USERNAME": mlflowUser,
@@ -466,6 +467,7 @@ const (
 	onParameter                          // --name of an SSM parameter
 	onBucket                             // the bucket of an s3:// argument
 	onObjects                            // an object under the prefix of an s3:// argument
+	onLogGroup                           // the log group named by the word after the command (aws logs tail GROUP)
 )
 
 // peopleNeed is one IAM action a command needs, and on what.
@@ -508,6 +510,9 @@ var peopleCommandActions = map[string][]peopleNeed{
 	// The front door's instance refresh, and the AMI to pin (docs/operations.md).
 	"autoscaling describe-instance-refreshes": {{"autoscaling:DescribeInstanceRefreshes", onAny}},
 	"ec2 describe-images":                     {{"ec2:DescribeImages", onAny}},
+	// The CLI's logs tail (also with --follow) reads with FilterLogEvents.
+	"logs tail":                  {{"logs:FilterLogEvents", onLogGroup}},
+	"cloudwatch describe-alarms": {{"cloudwatch:DescribeAlarms", onAny}},
 }
 
 // requests returns the IAM requests a command makes as userID, or an error naming what
@@ -595,6 +600,12 @@ func (s peopleStack) requests(c docCommand, userID string) ([]iamRequest, error)
 				for _, id := range names {
 					resources = append(resources, s.rdsArn("pg", id))
 				}
+			}
+		case onLogGroup:
+			if len(c.words) < 4 || strings.HasPrefix(c.words[3], "--") || c.unknown[3] {
+				err = fmt.Errorf("the log group (the word after %q) is not one of the documents' known variables", c.key())
+			} else {
+				resources = []string{fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", s.region, mockAccount, c.words[3])}
 			}
 		case onOptionGroup:
 			resources = []string{s.rdsArn("og", "default:postgres-"+s.engine)}

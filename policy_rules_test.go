@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mlflow-aws/mlflow-aws/components"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
 	"github.com/mlflow-aws/mlflow-aws/userdata"
 )
 
@@ -178,7 +181,7 @@ var policyRules = []policyRule{
 	}},
 	{"IAM: no wildcard resource on data-plane actions", "checkov CKV_AWS_355, CKV_AWS_288, CKV_AWS_290", func(g *graph, _ map[string]string) string {
 		for _, st := range rolePolicyStatements(g) {
-			if st.Effect == "Allow" && slices.Contains(st.Resource, "*") {
+			if st.Effect == "Allow" && slices.Contains(st.Resource, "*") && !unrestrictable(st) {
 				return fmt.Sprintf("actions %v on *", st.Action)
 			}
 		}
@@ -205,6 +208,7 @@ type serverLaunch struct {
 	httpTokens        string
 	hops              float64
 	userData, profile string
+	monitoring        bool // EC2 detailed monitoring
 }
 
 // serverLaunches returns the launch of every server: the instance, or the launch template
@@ -216,8 +220,9 @@ func serverLaunches(g *graph) []serverLaunch {
 		for _, d := range arrayOf(r.input("ebsBlockDevices")) {
 			enc = enc && field(d, "encrypted").IsBool() && field(d, "encrypted").BoolValue()
 		}
+		mon, _ := r.boolean("monitoring")
 		out = append(out, serverLaunch{name: r.Name, encrypted: enc, httpTokens: r.str("metadataOptions.httpTokens"),
-			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: r.userData(), profile: r.str("iamInstanceProfile")})
+			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: r.userData(), profile: r.str("iamInstanceProfile"), monitoring: mon})
 	}
 	for _, r := range g.byType(typeLaunchTmpl) {
 		devices := arrayOf(r.input("blockDeviceMappings"))
@@ -226,8 +231,9 @@ func serverLaunches(g *graph) []serverLaunch {
 			enc = enc && strOf(field(field(d, "ebs"), "encrypted")) == "true"
 		}
 		ud, _ := userdata.DecodeFromEC2(r.str("userData"))
+		mon, _ := r.boolean("monitoring.enabled")
 		out = append(out, serverLaunch{name: r.Name, encrypted: enc, httpTokens: r.str("metadataOptions.httpTokens"),
-			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: ud, profile: r.str("iamInstanceProfile.name")})
+			hops: r.number("metadataOptions.httpPutResponseHopLimit"), userData: ud, profile: r.str("iamInstanceProfile.name"), monitoring: mon})
 	}
 	if len(out) == 0 {
 		out = append(out, serverLaunch{name: "no server"})
@@ -324,6 +330,85 @@ var frontDoorRules = []policyRule{
 		}
 		return ""
 	}},
+	{"EC2 detailed monitoring", "AWSGuard ec2-instance-detailed-monitoring-enabled; checkov CKV_AWS_126", func(g *graph, cfg map[string]string) string {
+		if cfg["mlflow-aws:detailedMonitoring"] == "false" {
+			return "" // configured off, knowingly (the default is on)
+		}
+		for _, l := range serverLaunches(g) {
+			if !l.monitoring {
+				return l.name + ": detailed monitoring off"
+			}
+		}
+		return ""
+	}},
+	{"EC2 status checks: the single server recovers and reboots, a group's alarm notifies", "AWS Well-Architected REL (automated recovery); Amazon EC2 User Guide, alarm actions", func(g *graph, cfg map[string]string) string {
+		if len(g.byType(typeInstance)) == 0 {
+			// A front door's group replaces an unhealthy server itself (ELB health checks, a
+			// front-door rule); its status-check alarm tells a person.
+			for _, a := range g.byType(typeAlarm) {
+				if strings.HasPrefix(a.str("metricName"), "StatusCheckFailed") && a.str("dimensions.AutoScalingGroupName") != "" {
+					if len(a.input("alarmActions").ArrayValue()) == 0 {
+						return fmt.Sprintf("alarm %s notifies nobody", a.Name)
+					}
+					return ""
+				}
+			}
+			return "no status-check alarm on the Auto Scaling group"
+		}
+		region := cfg["aws:region"]
+		want := map[string]string{"StatusCheckFailed_System": "arn:aws:automate:" + region + ":ec2:recover", "StatusCheckFailed_Instance": "arn:aws:automate:" + region + ":ec2:reboot"}
+		for _, a := range g.byType(typeAlarm) {
+			action, ok := want[a.str("metricName")]
+			if !ok {
+				continue
+			}
+			if a.str("dimensions.InstanceId") == "" || !slices.ContainsFunc(a.input("alarmActions").ArrayValue(), func(v resource.PropertyValue) bool { return v.IsString() && v.StringValue() == action }) {
+				return fmt.Sprintf("alarm %s on %s lacks the action %s on the instance", a.Name, a.str("metricName"), action)
+			}
+			delete(want, a.str("metricName"))
+		}
+		if len(want) > 0 {
+			return fmt.Sprintf("no alarm on %v", slices.Sorted(maps.Keys(want)))
+		}
+		return ""
+	}},
+	{"Log group retention set (1 year in protected stacks)", "checkov CKV_AWS_338 (>= 1 year), CKV_AWS_66", func(g *graph, cfg map[string]string) string {
+		for _, r := range g.resourcesOf(typeLogGroup) {
+			days := r.number("retentionInDays")
+			if days <= 0 || (cfg["mlflow-aws:protectData"] == "true" && days < 365) {
+				return fmt.Sprintf("log group %s keeps logs %v days", r.str("name"), days)
+			}
+		}
+		return ""
+	}},
+	{"Alarm topic deliverable: not the aws/sns key", "checkov CKV_AWS_26 knowingly not met: CloudWatch cannot publish to a topic under aws/sns (CloudWatch User Guide); messages hold no data", func(g *graph, _ map[string]string) string {
+		for _, r := range g.resourcesOf(typeTopic) {
+			if k := r.str("kmsMasterKeyId"); strings.Contains(k, "aws/sns") || r.Type == "" {
+				return fmt.Sprintf("topic %s: key %q (or no topic)", r.Name, k)
+			}
+		}
+		return ""
+	}},
+	{"Every alarm notifies the alarm topic", "CIS AWS Foundations 4.x (alarm to SNS); FSBP CloudWatch.15", func(g *graph, _ map[string]string) string {
+		alarms := g.byType(typeAlarm)
+		if len(alarms) < 5 {
+			return fmt.Sprintf("only %d alarms", len(alarms))
+		}
+		for _, a := range alarms {
+			actions := a.input("alarmActions").ArrayValue()
+			if len(actions) == 0 || !strings.HasPrefix(actions[0].StringValue(), "arn:aws:sns:") || len(a.input("okActions").ArrayValue()) != 1 {
+				return fmt.Sprintf("alarm %s notifies %v (ok %v)", a.Name, actions, a.input("okActions").ArrayValue())
+			}
+		}
+		return ""
+	}},
+}
+
+// unrestrictable: a statement whose actions support no resource type, so "*" is their only
+// resource, narrowed by a condition (checkov CKV_AWS_355 excludes such actions): the CloudWatch
+// agent's cloudwatch:PutMetricData, limited to the stack's namespace.
+func unrestrictable(st statement) bool {
+	return slices.Equal(st.Action, []string{"cloudwatch:PutMetricData"}) && st.Condition["StringEquals"]["cloudwatch:namespace"] != nil
 }
 
 // secretPatterns are what secret scanners (checkov CKV_AWS_46, detect-secrets) look for: a
@@ -340,19 +425,22 @@ var secretPatterns = []*regexp.Regexp{
 // holds no data-plane access to the bucket or the parameter.
 
 type statement struct {
-	Effect   string
-	Action   []string
-	Resource []string
+	Effect    string
+	Action    []string
+	Resource  []string
+	Condition map[string]map[string]any
 }
 
 func rolePolicyStatements(g *graph) []statement {
-	var doc struct{ Statement []statement }
+	var all []statement
 	for _, r := range g.resourcesOf(typeRolePolicy) {
+		var doc struct{ Statement []statement }
 		if err := json.Unmarshal([]byte(r.str("policy")), &doc); err != nil {
 			return []statement{{Effect: "Allow", Action: []string{"*"}, Resource: []string{"unparseable policy"}}}
 		}
+		all = append(all, doc.Statement...)
 	}
-	return doc.Statement
+	return all
 }
 
 func (g *graph) resourcesOf(typ string) []recorded {
@@ -486,6 +574,11 @@ func breakGraph(g *graph) {
 	set(typeLifecycle, "rules", []any{})
 	set(typeParameter, "type", "String")
 	set(typeRolePolicy, "policy", `{"Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":["*"]}]}`)
+	set(typeInstance, "monitoring", false)
+	set(typeLaunchTmpl, "monitoring.enabled", false)
+	set(typeLogGroup, "retentionInDays", 0)
+	set(typeAlarm, "alarmActions", []any{})
+	set(typeTopic, "kmsMasterKeyId", "alias/aws/sns")
 	var kept []recorded
 	for _, r := range g.resources {
 		if r.Type != typeEncryption {

@@ -27,14 +27,14 @@ func BoundaryPolicyArn(partition, accountID string) string {
 	return fmt.Sprintf("arn:%s:iam::%s:policy/%s", partition, accountID, BoundaryPolicyName)
 }
 
-// LookupBoundaryPolicyArn returns the boundary policy's ARN in the account of the deploying
-// credentials (data source aws_caller_identity, STS GetCallerIdentity) and partition ("aws",
-// "aws-cn", "aws-us-gov"). It does not check that the policy exists: IAM's CreateRole does, failing with
-// NoSuchEntity until an administrator has created it.
-func LookupBoundaryPolicyArn(ctx *pulumi.Context, partition string) (string, error) {
+// LookupAccountID returns the account id of the deploying credentials (data source
+// aws_caller_identity, STS GetCallerIdentity): the account of the boundary policy
+// (BoundaryPolicyArn) and of the stack's ARNs. It does not check that the boundary policy
+// exists: IAM's CreateRole does, failing with NoSuchEntity until an administrator has created it.
+func LookupAccountID(ctx *pulumi.Context) (string, error) {
 	id, err := aws.GetCallerIdentity(ctx, &aws.GetCallerIdentityArgs{})
 	if err != nil {
-		return "", fmt.Errorf("look up the AWS account for the permissions boundary: %w", err)
+		return "", fmt.Errorf("look up the AWS account of the deploying credentials: %w", err)
 	}
-	return BoundaryPolicyArn(partition, id.AccountId), nil
+	return id.AccountId, nil
 }

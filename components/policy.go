@@ -176,3 +176,34 @@ func DenyInsecureTransportPolicy(bucketArn string) PolicyDocument {
 		}},
 	}
 }
+
+// CloudWatchAgentStatements are the statements of the tracking server's role that the Amazon
+// CloudWatch agent needs (CloudWatch User Guide, "Create IAM roles and users for use with the
+// CloudWatch agent", narrowed from CloudWatchAgentServerPolicy):
+//   - logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents on the stack's log
+//     group logGroupArn ("arn:<partition>:logs:<region>:<account>:log-group:<name>", no ":*")
+//     and its streams; no log group creation and no other group;
+//   - cloudwatch:PutMetricData, which supports no resource type, so "*" narrowed by the
+//     condition cloudwatch:namespace = namespace (the stack's metrics namespace).
+//
+// It returns an error when an argument is empty or the ARN ends in ":*".
+func CloudWatchAgentStatements(logGroupArn, namespace string) ([]PolicyStatement, error) {
+	if logGroupArn == "" || namespace == "" || strings.HasSuffix(logGroupArn, ":*") {
+		return nil, fmt.Errorf("CloudWatch agent statements: log group ARN %q (without :*) and namespace %q must be set", logGroupArn, namespace)
+	}
+	return []PolicyStatement{
+		{
+			Sid:      "ShipServerLogs",
+			Effect:   "Allow",
+			Action:   []string{"logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"},
+			Resource: []string{logGroupArn, logGroupArn + ":log-stream:*"},
+		},
+		{
+			Sid:       "PutServerMetrics",
+			Effect:    "Allow",
+			Action:    []string{"cloudwatch:PutMetricData"},
+			Resource:  []string{"*"},
+			Condition: map[string]map[string]any{"StringEquals": {"cloudwatch:namespace": namespace}},
+		},
+	}, nil
+}

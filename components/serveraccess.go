@@ -32,7 +32,8 @@ type instanceRole struct {
 // newInstanceRole registers the role EC2 assumes, its least-privilege inline policy
 // (TrackingServerPolicy), the Session Manager managed policy and the instance profile (IAM User
 // Guide, "Use an IAM role to grant permissions to applications running on Amazon EC2
-// instances"), with TrackingServerAuthStatements when args.Auth is set.
+// instances"), with TrackingServerAuthStatements when args.Auth is set and
+// CloudWatchAgentStatements when args.Monitoring is.
 func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs, objectKeys []string, parent pulumi.ResourceOption) (*instanceRole, error) {
 	assume, err := EC2AssumeRolePolicy().JSON()
 	if err != nil {
@@ -63,6 +64,13 @@ func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 				return "", err
 			}
 			doc.Statement = append(doc.Statement, auth...)
+		}
+		if args.Monitoring != nil {
+			agent, err := CloudWatchAgentStatements(args.LogGroupArn, args.Monitoring.MetricsNamespace)
+			if err != nil {
+				return "", err
+			}
+			doc.Statement = append(doc.Statement, agent...)
 		}
 		return doc.JSON()
 	}).(pulumi.StringOutput)

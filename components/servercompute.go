@@ -131,6 +131,7 @@ func launchParams(args *TrackingServerArgs, dbHost string, dbPort int, passwordP
 		Auth:                  args.Auth,
 		SpoolVolume:           args.ArtifactSpoolGiB > 0,
 		GCOlderThan:           args.GCOlderThan,
+		Monitoring:            args.Monitoring,
 	}
 }
 

@@ -90,6 +90,12 @@ type TrackingServerArgs struct {
 	// FrontDoor puts the servers behind an HTTPS load balancer as an Auto Scaling group; nil
 	// runs one instance behind its Elastic IP.
 	FrontDoor *FrontDoorArgs
+	// Monitoring configures the CloudWatch agent in the user data (userdata.Params.Monitoring);
+	// nil runs none. With it the role may write to the log group LogGroupArn (LogGroupArn of
+	// Monitoring.LogGroupName) and put metrics in Monitoring.MetricsNamespace
+	// (CloudWatchAgentStatements).
+	Monitoring  *userdata.MonitoringParams
+	LogGroupArn string
 	// ArtifactSpoolGiB is the size of the spool volume for proxied artifact transfers
 	// (SpoolEbsBlockDevices, SpoolLaunchTemplateBlockDeviceMappings; userdata.Params.SpoolVolume
 	// when > 0); 0 = none.

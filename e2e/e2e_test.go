@@ -140,7 +140,11 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	oldRole := cloud.instanceRole(t, oldKeys)
 	oldVenv, _, calls := bootstrap(t, old, cloud, oldRole, oldLock, caURL, curlCA, caDest)
 	for _, want := range []string{"dnf install -y python3.11 python3.11-pip awscli-2", "systemctl enable " + userdata.UnitName,
-		"systemctl start --no-block " + userdata.UnitName} {
+		"systemctl start --no-block " + userdata.UnitName,
+		// The CloudWatch agent: installed, its configuration loaded, started with the journal copy.
+		"dnf install -y amazon-cloudwatch-agent logrotate", "systemctl start --no-block " + userdata.LogExportUnitName,
+		"amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -c file:" + userdata.AgentConfigPath,
+		"systemctl start --no-block " + userdata.AgentUnitName} {
 		if !strings.Contains(calls, want) {
 			t.Errorf("the bootstrap did not run %q; it ran:\n%s", want, calls)
 		}

@@ -111,6 +111,9 @@ func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdat
 			ProductionAlias: env[userdata.EnvAuthProductionAlias], StagingAlias: env[userdata.EnvAuthStagingAlias],
 			ParameterPath: env[userdata.EnvAuthParameterPath], SecretKeyParameterName: env[userdata.EnvFlaskSecretKeyParameter]}
 	}
+	if agent, ok := dev[userdata.AgentConfigPath]; ok {
+		p.Monitoring = monitoringParams(t, agent)
+	}
 	// The spool volume and gc settings live in their own files, not the env file.
 	_, p.SpoolVolume = dev[userdata.SpoolDropInPath]
 	for _, l := range strings.Split(dev[userdata.GCUnitPath], "\n") {
@@ -134,6 +137,41 @@ func devDocuments(t testing.TB, oldVersion string) (dev, old document, p userdat
 		t.Fatal(err)
 	}
 	return dev, parseDocument(t, text), p
+}
+
+// monitoringParams recovers userdata.MonitoringParams from the CloudWatch agent configuration
+// the document writes: its log group, namespace and the disk other than / (the spool volume).
+func monitoringParams(t testing.TB, agentJSON string) *userdata.MonitoringParams {
+	t.Helper()
+	var c struct {
+		Metrics struct {
+			Namespace        string `json:"namespace"`
+			MetricsCollected struct {
+				Disk struct {
+					Resources []string `json:"resources"`
+				} `json:"disk"`
+			} `json:"metrics_collected"`
+		} `json:"metrics"`
+		Logs struct {
+			LogsCollected struct {
+				Files struct {
+					CollectList []struct {
+						LogGroupName string `json:"log_group_name"`
+					} `json:"collect_list"`
+				} `json:"files"`
+			} `json:"logs_collected"`
+		} `json:"logs"`
+	}
+	if err := json.Unmarshal([]byte(agentJSON), &c); err != nil || len(c.Logs.LogsCollected.Files.CollectList) != 1 {
+		t.Fatalf("the agent configuration does not parse (%v):\n%s", err, agentJSON)
+	}
+	m := &userdata.MonitoringParams{LogGroupName: c.Logs.LogsCollected.Files.CollectList[0].LogGroupName, MetricsNamespace: c.Metrics.Namespace}
+	for _, r := range c.Metrics.MetricsCollected.Disk.Resources {
+		if r != userdata.RootPath {
+			m.SpoolPath = r
+		}
+	}
+	return m
 }
 
 // splitList splits a comma-separated env value ("" is no element).
@@ -346,13 +384,14 @@ func venvCacheDir(t testing.TB, lk lock.Lock) string {
 	return filepath.Join(base, "mlflow-aws", "e2e", "venv-mlflow-"+lk.MLflowVersion+"-"+lk.SHA256[:12])
 }
 
-// stubCommands writes dnf, useradd and systemctl stand-ins into a new directory (the only
-// commands of the bootstrap that would change the test machine); each records its argv.
+// stubCommands writes dnf, useradd, systemctl and amazon-cloudwatch-agent-ctl stand-ins into a
+// new directory (the only commands of the bootstrap that would change the test machine); each
+// records its argv.
 func stubCommands(t testing.TB) (dir, calls string) {
 	t.Helper()
 	dir = t.TempDir()
 	calls = filepath.Join(dir, "calls")
-	for _, name := range []string{"dnf", "useradd", "systemctl"} {
+	for _, name := range []string{"dnf", "useradd", "systemctl", filepath.Base(userdata.AgentCtl)} {
 		script := "#!/bin/bash\nprintf '%s %s\\n' " + name + " \"$*\" >>" + strconv.Quote(calls) + "\n"
 		if name == "systemctl" {
 			script += "[[ \"$1\" != is-active ]]\n" // the service is not running yet
@@ -418,7 +457,7 @@ func bootstrap(t testing.TB, d document, c *cloud, role []string, lk lock.Lock, 
 	}
 	env = append(env, "MLFLOW_VENV="+venv, "MLFLOW_PYTHON="+python311(t),
 		"MLFLOW_RDS_CA_BUNDLE="+caDest, "MLFLOW_RDS_CA_BUNDLE_URL="+caURL, "MLFLOW_BOOTSTRAP_DONE_MARKER="+filepath.Join(dir, "done"),
-		"MLFLOW_MEMINFO=/proc/meminfo",
+		"MLFLOW_MEMINFO=/proc/meminfo", "MLFLOW_LOG_DIR="+filepath.Join(dir, "log"), "MLFLOW_AGENT_CTL="+filepath.Join(stubs, filepath.Base(userdata.AgentCtl)),
 		// No spool volume on this machine (an empty device skips mount_spool); the spool tests
 		// mount their own.
 		"MLFLOW_SPOOL_DEVICE=")

@@ -52,6 +52,7 @@ func everyOptionChangedParams() Params {
 		AllowedHosts:          []string{"203.0.113.10:8080", "mlflow.example.com", "mlflow.example.com:8080", "localhost:8080"},
 		Workers:               3,
 		Port:                  8080,
+		Monitoring:            &MonitoringParams{LogGroupName: "/team-a/prod/tracking-server", MetricsNamespace: "team-a/prod", SpoolPath: "/var/spool/mlflow"},
 	}
 }
 

@@ -62,6 +62,8 @@ type Params struct {
 	RDSCABundleURL string
 	// Auth turns on MLflow authentication (the mlflow-aws app); nil means none.
 	Auth *AuthParams
+	// Monitoring turns on the CloudWatch agent (logs and disk/memory metrics); nil means none.
+	Monitoring *MonitoringParams
 	// SpoolVolume says the instance has the artifact spool volume attached as SpoolDeviceName
 	// (components.SpoolEbsBlockDevice): the bootstrap formats it when blank and mounts it at
 	// SpoolDir, and the server's TMPDIR is SpoolDir (SpoolDropInPath). Only proxied transfers

@@ -206,6 +206,7 @@ func Validate(p Params) error {
 		}
 	}
 	errs = append(errs, authProblems(p.Auth)...)
+	errs = append(errs, monitoringProblems(p.Monitoring)...)
 	errs = append(errs, spoolGCProblems(p)...)
 	return errors.Join(errs...)
 }
@@ -294,6 +295,10 @@ type templateData struct {
 	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand        string
 	AuthDatabaseName                                                                             string
 	RDSCABundlePath, RDSCABundleURL                                                              string
+	// Monitoring: the CloudWatch agent's files and the bootstrap's start_log_shipping.
+	Monitoring                                                                              bool
+	AgentConfigPath, AgentCtl, AgentUnitName, LogDir, JournalLogPath                        string
+	LogExportUnitName, LogExportUnitPath, LogExportCursorPath, LogrotatePath, LogExportArgs string
 	// Spool volume and gc (spoolgc.go); SpoolDevice and GCTimer are "" when not configured.
 	SpoolDevice, SpoolDir, SpoolLabel, SpoolDropInPath, GCTimer, GCUnitName, GCPath, GCOlderThan, EnvGCOlderThan string
 }
@@ -348,8 +353,9 @@ func execTemplate(name string, data templateData) (string, error) {
 
 // Render validates p and returns the EC2 user data: a cloud-init document starting with
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
-// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, all
-// root:root) and runcmd (the single list-form command `systemctl enable --now --no-block
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, and
+// with p.Monitoring AgentConfigPath, LogExportUnitPath and LogrotatePath 0644, all root:root)
+// and runcmd (the single list-form command `systemctl enable --now --no-block
 // BootstrapUnitName`: the unit runs BootstrapPath at every boot until it succeeds once). On
 // invalid p it returns every problem at once (see Validate). An empty p.RDSCABundleURL becomes
 // RDSCABundleURL(p.Region). The document contains no secret.
@@ -382,6 +388,9 @@ func Render(p Params) (string, error) {
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256, Region: p.Region,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
+		Monitoring: p.Monitoring != nil, AgentConfigPath: AgentConfigPath, AgentCtl: AgentCtl, AgentUnitName: AgentUnitName,
+		LogDir: LogDir, JournalLogPath: JournalLogPath, LogExportUnitName: LogExportUnitName, LogExportUnitPath: LogExportUnitPath,
+		LogExportCursorPath: LogExportCursorPath, LogrotatePath: LogrotatePath, LogExportArgs: strings.Join(LogExportArgs, " "),
 		SpoolDir: SpoolDir, SpoolLabel: SpoolLabel, SpoolDropInPath: SpoolDropInPath, GCUnitName: GCUnitName, GCPath: GCPath,
 		GCOlderThan: p.GCOlderThan, EnvGCOlderThan: EnvGCOlderThan,
 	}
@@ -401,6 +410,17 @@ func Render(p Params) (string, error) {
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
 		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
 	}
+	agent := ""
+	if p.Monitoring != nil {
+		if agent, err = AgentConfig(*p.Monitoring); err != nil {
+			return "", err
+		}
+		files = append(files, []struct{ path, mode, tmpl string }{
+			{AgentConfigPath, "0644", ""},
+			{LogExportUnitPath, "0644", "mlflow-log-export.service.tmpl"},
+			{LogrotatePath, "0644", "mlflow-logrotate.tmpl"},
+		}...)
+	}
 	files = append(files, spoolGCFiles(p)...)
 	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
 	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
@@ -408,6 +428,9 @@ func Render(p Params) (string, error) {
 	cfg := cloudConfig{RunCmd: [][]string{{"systemctl", "enable", "--now", "--no-block", BootstrapUnitName}}}
 	for _, f := range files {
 		content := env
+		if f.path == AgentConfigPath {
+			content = agent
+		}
 		if f.tmpl != "" {
 			if content, err = execTemplate(f.tmpl, data); err != nil {
 				return "", err

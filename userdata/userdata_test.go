@@ -346,7 +346,7 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 }
 
 // TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the six
-// files with root ownership and quoted modes, runcmd in list form enabling and starting the
+// files (nine with monitoring) with root ownership and quoted modes, runcmd in list form enabling and starting the
 // bootstrap unit without blocking, no `#cloud-config` header missing, and the EC2 size limit.
 func TestRenderWritesExpectedFiles(t *testing.T) {
 	want := map[string]string{EnvFilePath: "0644", LauncherPath: "0755", DBStateHelperPath: "0755", UnitPath: "0644", BootstrapPath: "0700",
@@ -354,6 +354,10 @@ func TestRenderWritesExpectedFiles(t *testing.T) {
 	for _, d := range documents(t) {
 		files, runcmd := parseDocument(t, d)
 		want := maps.Clone(want)
+		// With Params.Monitoring (the program always sets it): the agent's files.
+		if d.params == nil || d.params.Monitoring != nil {
+			want[AgentConfigPath], want[LogExportUnitPath], want[LogrotatePath] = "0644", "0644", "0644"
+		}
 		// The spool drop-in and the gc files, exactly when configured (spoolgc_test.go).
 		for path, mode := range optionalFiles(d) {
 			want[path] = mode

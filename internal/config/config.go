@@ -66,6 +66,9 @@ const (
 	KeyALBAccessLogs           = "albAccessLogs"
 	KeyServerCount             = "serverCount"
 	KeyServerMaxCount          = "serverMaxCount"
+	KeyLogRetentionDays        = "logRetentionDays"
+	KeyAlarmEmail              = "alarmEmail"
+	KeyDetailedMonitoring      = "detailedMonitoring"
 	// KeyRegion is the AWS provider's region key (namespace "aws").
 	KeyRegion = "aws:region"
 )
@@ -78,6 +81,7 @@ var Keys = []string{
 	KeyDBInstanceIdentifier, KeyArtifactBucketName, KeyArtifactAccess, KeyWorkers, KeyProtectData,
 	KeyAuth, KeyAdminUsername, KeyDefaultPermission, KeyUsers, KeyPromoters, KeyProductionAlias, KeyStagingAlias,
 	KeyDomainName, KeyHostedZoneID, KeyALBAccessLogs, KeyServerCount, KeyServerMaxCount,
+	KeyLogRetentionDays, KeyAlarmEmail, KeyDetailedMonitoring,
 	KeyArtifactSpoolGb, KeyGCOlderThan,
 }
 
@@ -165,6 +169,13 @@ type Config struct {
 	// FrontDoor is the HTTPS load balancer in front of an Auto Scaling group of servers; nil
 	// (no domainName) runs one server behind its Elastic IP.
 	FrontDoor *FrontDoor
+	// LogRetentionDays is how long the stack's CloudWatch Logs group keeps the server's logs
+	// (one of LogRetentionValues).
+	LogRetentionDays int
+	// AlarmEmail is subscribed to the alarm topic; "" = no subscription.
+	AlarmEmail string
+	// DetailedMonitoring turns on EC2 detailed monitoring (1-minute metrics) of the server.
+	DetailedMonitoring bool
 	// ArtifactSpoolGiB is the configured spool volume size in GiB (0 = none); SpoolVolumeGiB is
 	// what the server gets.
 	ArtifactSpoolGiB int
@@ -434,6 +445,7 @@ func parse(project, stack string, get Getter, present []string) (*Config, error)
 	p.storage(c)
 	p.auth(c)
 	p.frontDoor(c)
+	p.monitoring(c)
 	p.day2(c)
 	p.userDataFits(c)
 	if len(p.problems) > 0 {
@@ -713,6 +725,18 @@ func (c *Config) PasswordParameterName() string {
 // "/<project>/<stack>" (the tracking server's permissions boundary allows /mlflow-aws/*).
 func (c *Config) parameterPrefix() string {
 	return "/" + c.Project + "/" + c.Stack
+}
+
+// LogGroupName is the CloudWatch Logs group of the stack's tracking server logs,
+// "/<project>/<stack>/tracking-server" (the instance role may write only there).
+func (c *Config) LogGroupName() string {
+	return c.parameterPrefix() + "/tracking-server"
+}
+
+// MetricsNamespace is the CloudWatch namespace of the tracking server's agent metrics,
+// "<project>/<stack>" (the instance role may put metrics only there).
+func (c *Config) MetricsNamespace() string {
+	return c.Project + "/" + c.Stack
 }
 
 // AuthParameterPath is the SSM path of the MLflow passwords, "/<project>/<stack>/auth": the

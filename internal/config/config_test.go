@@ -47,6 +47,9 @@ func valid() map[string]string {
 		"mlflow-aws:albAccessLogs":           "false",
 		"mlflow-aws:serverCount":             "0",
 		"mlflow-aws:serverMaxCount":          "0",
+		"mlflow-aws:logRetentionDays":        "365",
+		"mlflow-aws:alarmEmail":              "",
+		"mlflow-aws:detailedMonitoring":      "true",
 		"mlflow-aws:artifactSpoolGb":         "20",
 		"mlflow-aws:gcOlderThan":             "30d",
 	}
@@ -131,6 +134,9 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:productionAlias", []string{"", "latest", "Latest", "v1", "V2", "prod.1", "prod uction", strings.Repeat("p", 256)}, nil, "allowed: letters, digits"},
 		{"mlflow-aws:stagingAlias", []string{"", "LATEST", "v10", "stag/ing"}, nil, "not latest or v<digits>"},
 		{"mlflow-aws:stagingAlias", []string{"production"}, nil, "two different aliases"},
+		{"mlflow-aws:logRetentionDays", []string{"0", "2", "366", "-1", "forever", ""}, nil, "allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 days"},
+		{"mlflow-aws:alarmEmail", []string{"ops", "ops@", "Ops <ops@example.com>", "ops@example.com ", "a@b@c", strings.Repeat("a", 250) + "@x.io"}, nil, "is not an email address"},
+		{"mlflow-aws:detailedMonitoring", []string{"yes", "1", ""}, nil, "boolean"},
 	}
 	for _, c := range cases {
 		for _, v := range c.values {
@@ -190,6 +196,9 @@ func TestLegitimateValuesAccepted(t *testing.T) {
 		"mlflow-aws:dbMaxAllocatedStorageGb": {"0", "22", "65536"},
 		"mlflow-aws:allowedCidrs":            {`["10.0.0.0/8","203.0.113.7/32"]`, manyCidrs(50)},
 		"mlflow-aws:mlflowVersion":           {"3.5.0", "3.17.2"},
+		"mlflow-aws:logRetentionDays":        {"1", "30", "365", "1096", "3653"},
+		"mlflow-aws:alarmEmail":              {"", "ops@example.com", "ml-team+alerts@sub.example.co.uk"},
+		"mlflow-aws:detailedMonitoring":      {"true", "false"},
 	} {
 		for _, v := range values {
 			cfg := valid()

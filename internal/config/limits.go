@@ -86,7 +86,9 @@ func WorstCaseUserDataParams(c *Config) userdata.Params {
 		Workers: c.Workers,
 		Port:    mlflowspec.TrackingPort,
 		// The launch's auth settings are known from the configuration: as they will be.
-		Auth:        c.AuthParams,
+		Auth: c.AuthParams,
+		// The agent's log group and namespace follow from project and stack.
+		Monitoring:  c.MonitoringParams(),
 		SpoolVolume: c.SpoolVolumeGiB() > 0,
 		GCOlderThan: c.GCOlderThan,
 	}
