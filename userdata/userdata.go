@@ -286,13 +286,14 @@ type cloudConfig struct {
 
 // templateData is what the templates under templates/ see.
 type templateData struct {
-	VenvDir, Python, VenvLockMarker, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath string
-	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                                    string
-	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                                      string
-	MLflowVersion, LockURI, LockSHA256, Region                                                   string
-	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand        string
-	AuthDatabaseName                                                                             string
-	RDSCABundlePath, RDSCABundleURL                                                              string
+	VenvDir, Python, VenvLockMarker, EnvFilePath, LauncherPath, DBStateHelperPath, BootstrapPath       string
+	BootstrapUnitName, BootstrapUnitPath, BootstrapDoneMarker                                          string
+	UnitName, UnitPath, StateDir, ServiceUser, SwapFilePath                                            string
+	MLflowVersion, LockURI, LockSHA256, Region                                                         string
+	PluginURI, PluginSHA256, PluginFileName, PluginDistribution, PluginApp, PluginCommand              string
+	AuthDatabaseName                                                                                   string
+	RDSCABundlePath, RDSCABundleURL                                                                    string
+	PasswordWatchServiceName, PasswordWatchServicePath, PasswordWatchTimerName, PasswordWatchTimerPath string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -345,8 +346,8 @@ func execTemplate(name string, data templateData) (string, error) {
 
 // Render validates p and returns the EC2 user data: a cloud-init document starting with
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
-// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, all
-// root:root) and runcmd (the single list-form command `systemctl enable --now --no-block
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644,
+// PasswordWatchServicePath 0644, PasswordWatchTimerPath 0644, all root:root) and runcmd (the single list-form command `systemctl enable --now --no-block
 // BootstrapUnitName`: the unit runs BootstrapPath at every boot until it succeeds once). On
 // invalid p it returns every problem at once (see Validate). An empty p.RDSCABundleURL becomes
 // RDSCABundleURL(p.Region). The document contains no secret.
@@ -379,6 +380,8 @@ func Render(p Params) (string, error) {
 		UnitPath: UnitPath, StateDir: StateDir, ServiceUser: ServiceUser, SwapFilePath: SwapFilePath,
 		MLflowVersion: p.MLflowVersion, LockURI: LockURI(p, lk), LockSHA256: lk.SHA256, Region: p.Region,
 		RDSCABundlePath: RDSCABundlePath, RDSCABundleURL: p.RDSCABundleURL,
+		PasswordWatchServiceName: PasswordWatchServiceName, PasswordWatchServicePath: PasswordWatchServicePath,
+		PasswordWatchTimerName: PasswordWatchTimerName, PasswordWatchTimerPath: PasswordWatchTimerPath,
 	}
 	files := []struct {
 		path, mode, tmpl string
@@ -389,6 +392,8 @@ func Render(p Params) (string, error) {
 		{UnitPath, "0644", "mlflow.service.tmpl"},
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
 		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
+		{PasswordWatchServicePath, "0644", "mlflow-db-password-watch.service.tmpl"},
+		{PasswordWatchTimerPath, "0644", "mlflow-db-password-watch.timer.tmpl"},
 	}
 	// --no-block: cloud-init runs runcmd from cloud-final.service; waiting there for a unit
 	// ordered after network-online.target (and wanted by multi-user.target) risks an ordering
