@@ -201,6 +201,7 @@ var deployerInvokes = map[string][]string{
 	"aws:ec2/getSubnets:getSubnets":                             {"ec2:DescribeSubnets"},
 	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"ec2:DescribeInstanceTypeOfferings"},
 	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
+	"aws:ssm/getParametersByPath:getParametersByPath":           {"ssm:GetParametersByPath"},
 	"aws:index/getCallerIdentity:getCallerIdentity":             {"sts:GetCallerIdentity"},
 }
 

@@ -39,6 +39,14 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err != nil {
 		return err
 	}
+	// A downgrade is refused before any resource is registered (at preview too).
+	deployed, err := components.LookupDeployedMLflowVersion(ctx, cfg.DeployedVersionPath())
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckUpgrade(deployed); err != nil {
+		return err
+	}
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
@@ -108,6 +116,10 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	}
 	server, err := components.NewTrackingServer(ctx, cfg.Name+"-server", serverArgs)
 	if err != nil {
+		return err
+	}
+	if _, err := components.RecordMLflowVersion(ctx, cfg.Name+"-mlflow-version", cfg.DeployedVersionParameterName(),
+		cfg.MLflowVersion, server.InstanceID, pulumi.Parent(server)); err != nil {
 		return err
 	}
 
