@@ -13,7 +13,7 @@ would wait for). It follows MLflow's upgrade guide (stop every writer, back up, 
    this release's head -> "current"; a revision this MLflow does not know -> a newer schema, a
    downgrade: refused (EXIT_SCHEMA_NEWER), nothing touched.
 3. Otherwise an RDS snapshot ``<db>-mlflow-<old>-to-<new>-<UTC yyyymmddhhmmss>`` is created with
-   the AWS CLI and waited for until ``available`` (restorable); only then ``mlflow db upgrade``
+   boto3 and waited for until ``available`` (restorable); only then ``mlflow db upgrade``
    runs. A failed snapshot refuses the migration (EXIT_SNAPSHOT_FAILED); a failed migration
    exits EXIT_UPGRADE_FAILED, the snapshot holding the database as it was.
 4. The release is recorded in table ``mlflow_aws_server`` (one row): the ``<old>`` of the next
@@ -61,15 +61,18 @@ def db_instance_identifier(uri):
 
 
 def snapshot(identifier, name):
-    """Creates the RDS snapshot name of identifier and waits until it is available; True on success."""
+    """Creates the RDS snapshot name of identifier and waits until it is available (boto3, the
+    instance role; the waiter polls every 30 s for up to 30 minutes); True on success."""
+    import boto3
+
     say("creating RDS snapshot %s of %s before the migration" % (name, identifier))
-    steps = (["create-db-snapshot", "--db-instance-identifier", identifier], ["wait", "db-snapshot-available"])
-    for args in steps:
-        run = subprocess.run(["aws", "rds"] + args + ["--db-snapshot-identifier", name],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if run.returncode:
-            say("RDS snapshot %s failed, not migrating: %s" % (name, " ".join(run.stderr.split())))
-            return False
+    try:
+        rds = boto3.client("rds")
+        rds.create_db_snapshot(DBInstanceIdentifier=identifier, DBSnapshotIdentifier=name)
+        rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier=name)
+    except Exception as exc:  # noqa: BLE001 - any failure refuses the migration
+        say("RDS snapshot %s failed, not migrating: %s" % (name, " ".join(str(exc).split())))
+        return False
     say("RDS snapshot %s is available" % name)
     return True
 
