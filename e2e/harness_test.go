@@ -333,13 +333,15 @@ func (c *cloud) dbInstanceArn() string {
 	return fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", c.region, motoAccount, c.dbInstance)
 }
 
-// snapshots lists the RDS snapshot identifiers and statuses of the DB instance (as the admin).
+// snapshots lists the manual RDS snapshot identifiers and statuses of the DB instance (as the
+// admin; moto also keeps an automated one from the instance's creation).
 func (c *cloud) snapshots(t testing.TB) map[string]string {
 	t.Helper()
 	var out struct {
 		DBSnapshots []struct{ DBSnapshotIdentifier, Status string }
 	}
-	c.callJSON(t, c.admin, &out, "rds", "describe-db-snapshots", "--endpoint-url", c.endpoint, "--db-instance-identifier", c.dbInstance)
+	c.callJSON(t, c.admin, &out, "rds", "describe-db-snapshots", "--endpoint-url", c.endpoint, "--db-instance-identifier", c.dbInstance,
+		"--snapshot-type", "manual")
 	m := map[string]string{}
 	for _, s := range out.DBSnapshots {
 		m[s.DBSnapshotIdentifier] = s.Status

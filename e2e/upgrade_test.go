@@ -236,11 +236,11 @@ func launcherCmd(t *testing.T, d document, c *cloud, role []string, venv string,
 	for k, v := range overrides {
 		env = append(env, k+"="+v)
 	}
-	script := `umask 077; exec "$0"`
+	cmd := exec.Command("/bin/bash", "-c", `umask 077; exec "$0"`, launcher)
 	if fn != "" {
-		script = `set -euo pipefail; umask 077; source "$0"; require_env; export_db_password; ` + fn
+		// $0 is not the launcher, so its guard does not run main.
+		cmd = exec.Command("/bin/bash", "-c", `set -euo pipefail; umask 077; source "$1"; require_env; export_db_password; `+fn, "bash", launcher)
 	}
-	cmd := exec.Command("/bin/bash", "-c", script, launcher)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
