@@ -121,6 +121,7 @@ func TestRealUpgradeSafety(t *testing.T) {
 			continue
 		}
 		upgrades++
+		t.Logf("the migrating launcher:\n%s", out)
 		for name := range snaps {
 			available := strings.Index(out, "RDS snapshot "+name+" is available")
 			if available < 0 || available > strings.Index(out, "running mlflow db upgrade") {
@@ -181,6 +182,7 @@ func TestRealUpgradeSafety(t *testing.T) {
 		t.Errorf("want exactly one 'refusing to downgrade' line and no server, got:\n%s", out)
 	}
 	requireRestartPrevented(t, old, userdata.ExitSchemaNewer)
+	t.Logf("the 3.5.0 launcher on the %s schema (exit %d):\n%s", params.MLflowVersion, userdata.ExitSchemaNewer, out)
 	if got := alembicRevision(t, pg, params.DatabaseName); got != newRev {
 		t.Errorf("the refused downgrade changed the schema to %s", got)
 	}
