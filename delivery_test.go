@@ -21,10 +21,14 @@ import (
 const (
 	deployerPolicyPath    = "docs/deployer-policy.json"
 	deployerIAMPolicyPath = "docs/deployer-iam-policy.json"
-	localScriptPath       = "scripts/local.sh"
-	binaryPatchScript     = "scripts/use-prebuilt-binary.sh"
-	prebuiltBinary        = "bin/mlflow-aws"
-	localMotoEndpoint     = "http://127.0.0.1:5555"
+	// deployerMonitoringPolicyPath holds the deployer's CloudWatch Logs, SNS and CloudWatch
+	// rights (the log group, alarm topic, alarms and dashboard of every stack): split from
+	// deployerPolicyPath, which would exceed IAM's managed policy size with them.
+	deployerMonitoringPolicyPath = "docs/deployer-monitoring-policy.json"
+	localScriptPath              = "scripts/local.sh"
+	binaryPatchScript            = "scripts/use-prebuilt-binary.sh"
+	prebuiltBinary               = "bin/mlflow-aws"
+	localMotoEndpoint            = "http://127.0.0.1:5555"
 )
 
 // deliveryStacks are the stacks whose mocked graphs the deployer policy and the local

@@ -21,7 +21,7 @@ import (
 const (
 	boundaryPolicyPath = "docs/tracking-server-boundary.json"
 	// deployerPolicies names both deployer policy files in messages about their sum.
-	deployerPolicies = deployerPolicyPath + " + " + deployerIAMPolicyPath
+	deployerPolicies = deployerPolicyPath + " + " + deployerIAMPolicyPath + " + " + deployerMonitoringPolicyPath
 )
 
 // crud lists the IAM actions of the AWS API calls the Pulumi AWS provider (v6, bridging the
@@ -315,6 +315,7 @@ var deployerInvokes = map[string][]string{
 	"aws:ec2/getSubnets:getSubnets":                             {"ec2:DescribeSubnets"},
 	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"ec2:DescribeInstanceTypeOfferings"},
 	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
+	"aws:ssm/getParametersByPath:getParametersByPath":           {"ssm:GetParametersByPath"},
 	"aws:index/getCallerIdentity:getCallerIdentity":             {"sts:GetCallerIdentity"},
 }
 
@@ -392,18 +393,19 @@ func decodePolicyFile(t *testing.T, path string, v any, shape func() (version st
 	}
 }
 
-// loadDeployerPolicy returns the deploy role's two policies as one: IAM evaluates the
+// loadDeployerPolicy returns the deploy role's three policies as one: IAM evaluates the
 // statements of all policies attached to a role together.
 func loadDeployerPolicy(t *testing.T) iamPolicy {
 	p := loadPolicy(t, deployerPolicyPath)
 	p.Statement = append(p.Statement, loadPolicy(t, deployerIAMPolicyPath).Statement...)
+	p.Statement = append(p.Statement, loadPolicy(t, deployerMonitoringPolicyPath).Statement...)
 	return p
 }
 
 // TestDeployerPoliciesSplitByService: every IAM action is in docs/deployer-iam-policy.json and
 // only there, so the IAM rights can be reviewed on one page.
 func TestDeployerPoliciesSplitByService(t *testing.T) {
-	for path, wantIAM := range map[string]bool{deployerPolicyPath: false, deployerIAMPolicyPath: true} {
+	for path, wantIAM := range map[string]bool{deployerPolicyPath: false, deployerIAMPolicyPath: true, deployerMonitoringPolicyPath: false} {
 		for _, s := range loadPolicy(t, path).Statement {
 			for _, a := range s.Action {
 				if isIAM := strings.HasPrefix(strings.ToLower(a), "iam:"); isIAM != wantIAM {
@@ -1001,7 +1003,7 @@ const maxManagedPolicyChars = 6144
 // TestPoliciesFitOneManagedPolicy: the deployer's two policies and the boundary can each be
 // created as one customer managed policy (`aws iam create-policy` refuses larger documents).
 func TestPoliciesFitOneManagedPolicy(t *testing.T) {
-	for _, path := range []string{deployerPolicyPath, deployerIAMPolicyPath, boundaryPolicyPath} {
+	for _, path := range []string{deployerPolicyPath, deployerIAMPolicyPath, deployerMonitoringPolicyPath, deployerFrontDoorPolicyPath, boundaryPolicyPath} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

@@ -183,6 +183,9 @@ type mocks struct {
 	mu        sync.Mutex
 	resources []recorded
 	invokes   []string
+	// deployed is the MLflow release the stack's SSM record holds (getParametersByPath under
+	// /<project>/<stack>/deployed); "" answers an empty path, as on a first deploy.
+	deployed string
 }
 
 func fakeID(prefix, name string) string {
@@ -358,6 +361,14 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:elb/getServiceAccount:getServiceAccount":
 		// us-east-1's Elastic Load Balancing account (Regions opened before August 2022).
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}), nil
+	case "aws:ssm/getParametersByPath:getParametersByPath":
+		path := args.Args["path"].StringValue()
+		names, values := []string{}, []string{}
+		if m.deployed != "" && path == "/mlflow-aws/"+m.stack+"/deployed" {
+			names, values = []string{path + "/mlflow-version"}, []string{m.deployed}
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": path, "path": path, "names": names, "values": values,
+			"types": []string{}, "arns": []string{}}), nil
 	case "aws:ssm/getParameter:getParameter":
 		name := args.Args["name"].StringValue()
 		return resource.NewPropertyMapFromMap(map[string]any{
@@ -435,7 +446,14 @@ func (g *graph) ownedBy(typ, tok string) []recorded {
 // runStack runs deploy for a stack under mocks with the given config map.
 func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
 	t.Helper()
-	m := &mocks{stack: stack, region: cfg["aws:region"]}
+	return runStackDeployed(t, stack, cfg, "")
+}
+
+// runStackDeployed is runStack on a stack whose SSM record says MLflow deployed was deployed
+// last ("" for none).
+func runStackDeployed(t testing.TB, stack string, cfg map[string]string, deployed string) *graph {
+	t.Helper()
+	m := &mocks{stack: stack, region: cfg["aws:region"], deployed: deployed}
 	if m.region == "" {
 		m.region = "us-east-1"
 	}

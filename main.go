@@ -40,6 +40,14 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		return err
 	}
 	boundary := components.BoundaryPolicyArn(cfg.Partition, account)
+	// A downgrade is refused before any resource is registered (at preview too).
+	deployed, err := components.LookupDeployedMLflowVersion(ctx, cfg.DeployedVersionPath())
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckUpgrade(deployed); err != nil {
+		return err
+	}
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,
@@ -92,6 +100,7 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		PasswordParameterName:       backend.PasswordParameterName,
 		PasswordParameterArn:        backend.PasswordParameterArn,
 		PermissionsBoundaryArn:      boundary,
+		DBInstanceArn:               components.DBInstanceArn(cfg.Partition, cfg.Region, account, cfg.DBInstanceIdentifier),
 		Monitoring:                  agent,
 		LogGroupArn:                 components.LogGroupArn(cfg.Partition, cfg.Region, account, cfg.LogGroupName()),
 		DetailedMonitoring:          cfg.DetailedMonitoring,
@@ -128,6 +137,16 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	}
 	server, err := components.NewTrackingServer(ctx, cfg.Name+"-server", serverArgs)
 	if err != nil {
+		return err
+	}
+	// The record moves once the new servers exist: the instance, or the group (which waits for
+	// healthy targets) with a front door.
+	servers := server.InstanceID
+	if cfg.FrontDoor != nil {
+		servers = server.AutoScalingGroupName
+	}
+	if _, err := components.RecordMLflowVersion(ctx, cfg.Name+"-mlflow-version", cfg.DeployedVersionParameterName(),
+		cfg.MLflowVersion, servers, pulumi.Parent(server)); err != nil {
 		return err
 	}
 

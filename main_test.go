@@ -197,6 +197,9 @@ func TestComponentTree(t *testing.T) {
 				if (r.Type == typePassword || r.Type == typeParameter) && strings.HasPrefix(r.Name, config.ResourceName(s.name)+"-auth-") {
 					want = tokServerAuth
 				}
+				if r.Type == typeParameter && r.Name == config.ResourceName(s.name)+"-mlflow-version" {
+					want = tokTrackingServer // the deployed release, recorded after the server (downgrade check)
+				}
 				if !ok {
 					t.Errorf("unexpected resource type %s (%s): add it to the tests", r.Type, r.Name)
 					continue
@@ -336,8 +339,8 @@ func TestSecretsStayOutOfThePlain(t *testing.T) {
 				t.Errorf("password must be long (>= 20) with special characters: %v", pw.Inputs)
 			}
 			params := g.byType(typeParameter)
-			if want := 1 + authParameterCount(t, s.cfg); len(params) != want {
-				t.Errorf("%d SSM parameters, want %d (the DB password and the auth credentials)", len(params), want)
+			if want := 1 + authParameterCount(t, s.cfg) + 1; len(params) != want {
+				t.Errorf("%d SSM parameters, want %d (the DB password, the auth credentials and the deployed release)", len(params), want)
 			}
 			for _, param := range params {
 				checkStr(t, param, "type", "SecureString")
@@ -447,7 +450,7 @@ func TestTrackingServerSecureDefaults(t *testing.T) {
 			checkStr(t, inst, "instanceType", s.cfg["mlflow-aws:instanceType"])
 			if pinned := s.cfg["mlflow-aws:amiId"]; pinned != "" {
 				checkStr(t, inst, "ami", pinned)
-				if slices.ContainsFunc(g.invokes, func(c string) bool { return strings.HasPrefix(c, "aws:ssm/getParameter") }) {
+				if slices.ContainsFunc(g.invokes, func(c string) bool { return strings.HasPrefix(c, "aws:ssm/getParameter:") }) {
 					t.Errorf("AMI looked up although amiId pins it: %v", g.invokes)
 				}
 			} else {

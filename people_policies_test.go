@@ -489,6 +489,7 @@ var peopleCommandActions = map[string][]peopleNeed{
 	"ssm wait command-executed":                  {{"ssm:GetCommandInvocation", onAny}},
 	"ssm get-command-invocation":                 {{"ssm:GetCommandInvocation", onAny}},
 	"ssm get-parameter":                          {{"ssm:GetParameter", onParameter}}, // aws/ssm is an AWS managed key: its key policy admits the account through SSM
+	"ssm put-parameter":                          {{"ssm:PutParameter", onParameter}}, // the deployed-release record, after a restore (operations.md)
 	"sts get-caller-identity":                    {},                                  // needs no permission
 	"rds describe-db-instances":                  {{"rds:DescribeDBInstances", onAny}},
 	"rds describe-db-snapshots":                  {{"rds:DescribeDBSnapshots", onAny}},

@@ -207,3 +207,49 @@ func CloudWatchAgentStatements(logGroupArn, namespace string) ([]PolicyStatement
 		},
 	}, nil
 }
+
+// DBInstanceArn is the ARN of an RDS DB instance:
+// "arn:<partition>:rds:<region>:<account>:db:<identifier>" (Amazon RDS User Guide, "Amazon
+// Resource Names (ARNs) in Amazon RDS").
+func DBInstanceArn(partition, region, account, identifier string) string {
+	return fmt.Sprintf("arn:%s:rds:%s:%s:db:%s", partition, region, account, identifier)
+}
+
+// SnapshotInfix joins the DB instance identifier and the releases in the name of the RDS
+// snapshot the launcher takes before a schema migration:
+// "<identifier>-mlflow-<old>-to-<new>-<UTC yyyymmddhhmmss>" (mlflow_aws_auth.schema.snapshot_name).
+const SnapshotInfix = "-mlflow-"
+
+// TrackingServerSnapshotStatements are the statements the tracking server's inline policy needs
+// for the snapshot its launcher takes before `mlflow db upgrade` (MLflow's upgrade guide: back
+// up, then migrate; docs/operations.md "Upgrading MLflow"):
+//   - rds:CreateDBSnapshot on the stack's DB instance dbInstanceArn
+//     ("arn:<partition>:rds:<region>:<account>:db:<identifier>") and on the snapshots
+//     "arn:<partition>:rds:<region>:<account>:snapshot:<identifier>-mlflow-*" (CreateDBSnapshot
+//     authorizes both the db and the snapshot resource; Service Authorization Reference, "Actions
+//     defined by Amazon RDS");
+//   - rds:DescribeDBSnapshots on those snapshots (`aws rds wait db-snapshot-available`).
+//
+// No tags are passed, so no rds:AddTagsToResource. It returns an error when dbInstanceArn is not
+// an RDS DB instance ARN.
+func TrackingServerSnapshotStatements(dbInstanceArn string) ([]PolicyStatement, error) {
+	head, id, ok := strings.Cut(dbInstanceArn, ":db:")
+	if !ok || id == "" || strings.ContainsAny(id, ":/*") || !strings.HasPrefix(head, "arn:") || !strings.Contains(head, ":rds:") {
+		return nil, fmt.Errorf("tracking server snapshot statements: %q is not an RDS DB instance ARN like arn:aws:rds:us-east-1:123456789012:db:mlflow-aws-dev", dbInstanceArn)
+	}
+	snapshots := head + ":snapshot:" + id + SnapshotInfix + "*"
+	return []PolicyStatement{
+		{
+			Sid:      "PreUpgradeSnapshot",
+			Effect:   "Allow",
+			Action:   []string{"rds:CreateDBSnapshot"},
+			Resource: []string{dbInstanceArn, snapshots},
+		},
+		{
+			Sid:      "WaitForPreUpgradeSnapshot",
+			Effect:   "Allow",
+			Action:   []string{"rds:DescribeDBSnapshots"},
+			Resource: []string{snapshots},
+		},
+	}, nil
+}

@@ -65,6 +65,11 @@ func newInstanceRole(ctx *pulumi.Context, name string, args *TrackingServerArgs,
 			}
 			doc.Statement = append(doc.Statement, auth...)
 		}
+		snapshot, err := TrackingServerSnapshotStatements(args.DBInstanceArn)
+		if err != nil {
+			return "", err
+		}
+		doc.Statement = append(doc.Statement, snapshot...)
 		if args.Monitoring != nil {
 			agent, err := CloudWatchAgentStatements(args.LogGroupArn, args.Monitoring.MetricsNamespace)
 			if err != nil {

@@ -71,6 +71,9 @@ type TrackingServerArgs struct {
 	// PasswordParameterName and PasswordParameterArn are the SecureString with the DB password.
 	PasswordParameterName pulumi.StringInput
 	PasswordParameterArn  pulumi.StringInput
+	// DBInstanceArn is the backend store's RDS DB instance ARN (DBInstanceArn): the role may
+	// snapshot it before a schema migration (TrackingServerSnapshotStatements); required.
+	DBInstanceArn string
 	// PermissionsBoundaryArn is the boundary policy set on the role (BoundaryPolicyArn); required.
 	PermissionsBoundaryArn string
 
@@ -166,6 +169,9 @@ func NewTrackingServer(ctx *pulumi.Context, name string, args *TrackingServerArg
 	}
 	if args.PermissionsBoundaryArn == "" {
 		return nil, fmt.Errorf("tracking server %q: a permissions boundary is required (BoundaryPolicyArn)", name)
+	}
+	if args.DBInstanceArn == "" {
+		return nil, fmt.Errorf("tracking server %q: the backend store's DB instance ARN is required (DBInstanceArn)", name)
 	}
 	if (args.Auth != nil) != (args.AuthParameterPathArn != nil) || (args.Auth != nil) != (args.SecretKeyParameterArn != nil) {
 		return nil, fmt.Errorf("tracking server %q: Auth, AuthParameterPathArn and SecretKeyParameterArn are set together (ServerAuth)", name)

@@ -117,6 +117,8 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
 	cloud := startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
 	secrets := cloud.putAuthSecrets(t, &auth)
+	// The stack's DB instance, for the launcher's pre-upgrade snapshot (e2e/upgrade_test.go).
+	cloud.createDBInstance(t, dbInstanceIdentifier(params))
 	oldLock, oldKeys := cloud.putBootstrapObjects(t, oldestRelease)
 	newLock, newKeys := cloud.putBootstrapObjects(t, params.MLflowVersion)
 	admin := []string{"MLFLOW_TRACKING_USERNAME=" + auth.AdminUsername, "MLFLOW_TRACKING_PASSWORD=" + secrets.admin}
@@ -134,6 +136,8 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 		userdata.EnvBackendStoreURI: userdata.BackendStoreURIWithRootCert(q, caDest),
 		"MLFLOW_IMDS_URL":           imds.URL,
 		"MLFLOW_RDS_CA_BUNDLE":      caDest,
+		// The endpoint here is 127.0.0.1: the identifier the launcher derives from the RDS name.
+		"MLFLOW_DB_INSTANCE_IDENTIFIER": dbInstanceIdentifier(params),
 	}
 
 	// The venvs, each by its document's bootstrap with the role of that release's instance.
@@ -211,10 +215,11 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	}
 }
 
-// requireUpgradePath: the launcher saw an initialised database and ran mlflow db upgrade.
+// requireUpgradePath: the launcher saw an initialised database and brought its schema to this
+// release (upgraded after a snapshot, or already current: e2e/upgrade_test.go tells them apart).
 func requireUpgradePath(t *testing.T, s *server) {
 	t.Helper()
-	if !strings.Contains(s.logs.Tail(1<<20), "database holds MLflow tables: running mlflow db upgrade") {
+	if !strings.Contains(s.logs.Tail(1<<20), "database holds MLflow tables: schema ") {
 		t.Errorf("the launcher did not take the db upgrade path on an initialised database\n%s", s.logs.Tail(4000))
 	}
 }

@@ -196,8 +196,11 @@ func render(t testing.TB, p userdata.Params) document {
 // server's role with the program's own least-privilege policy.
 type cloud struct {
 	endpoint, region, bucket, parameter string
-	admin                               []string // AWS_* of the admin user
-	aws                                 string   // the AWS CLI
+	// dbInstance is the RDS DB instance createDBInstance made ("" before): the role then also
+	// gets the program's pre-upgrade snapshot statements on it.
+	dbInstance string
+	admin      []string // AWS_* of the admin user
+	aws        string   // the AWS CLI
 }
 
 // startCloud starts moto (INITIAL_NO_AUTH_ACTION_COUNT=3: just the admin user's creation goes
@@ -333,6 +336,19 @@ func (c *cloud) instanceRole(t testing.TB, keys []string) []string {
 	// moto does enforce per bucket and key, are the program's exactly.
 	doc.Statement = append(doc.Statement, components.PolicyStatement{Sid: "MotoSSMResourceStar", Effect: "Allow",
 		Action: []string{"ssm:GetParameter", "ssm:GetParametersByPath"}, Resource: []string{"*"}})
+	if c.dbInstance != "" {
+		snap, err := components.TrackingServerSnapshotStatements(c.dbInstanceArn())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// moto authorizes RDS actions, like SSM's, against resource "*" (moto/core/authorization.py:
+		// _authenticate_and_authorize_normal_action), so the program's statements, scoped to the
+		// stack's DB instance and snapshot ARNs (TestBoundaryAllowsThePreUpgradeSnapshot checks
+		// them), never match there: for moto only, the same two actions on "*".
+		doc.Statement = append(doc.Statement, snap...)
+		doc.Statement = append(doc.Statement, components.PolicyStatement{Sid: "MotoRDSResourceStar", Effect: "Allow",
+			Action: []string{"rds:CreateDBSnapshot", "rds:DescribeDBSnapshots"}, Resource: []string{"*"}})
+	}
 	policy, err := doc.JSON()
 	if err != nil {
 		t.Fatal(err)
@@ -344,6 +360,45 @@ func (c *cloud) instanceRole(t testing.TB, keys []string) []string {
 	c.callJSON(t, c.admin, &out, "sts", "assume-role", "--role-arn", "arn:aws:iam::"+motoAccount+":role/"+role, "--role-session-name", "i-e2e")
 	cr := out.Credentials
 	return []string{"AWS_ACCESS_KEY_ID=" + cr.AccessKeyId, "AWS_SECRET_ACCESS_KEY=" + cr.SecretAccessKey, "AWS_SESSION_TOKEN=" + cr.SessionToken}
+}
+
+// createDBInstance creates the RDS DB instance id in moto (as the admin), so the launcher's
+// pre-upgrade snapshot of it can succeed; later instanceRole calls grant the program's snapshot
+// statements (components.TrackingServerSnapshotStatements) on it.
+func (c *cloud) createDBInstance(t testing.TB, id string) {
+	t.Helper()
+	// The AWS CLI v1 of .tools ignores AWS_ENDPOINT_URL for rds commands: name the endpoint.
+	c.call(t, c.admin, "rds", "create-db-instance", "--endpoint-url", c.endpoint, "--db-instance-identifier", id, "--db-instance-class", "db.t3.micro",
+		"--engine", "postgres", "--allocated-storage", "20", "--master-username", "mlflow", "--master-user-password", "not-the-real-one-1")
+	c.dbInstance = id
+}
+
+// dbInstanceArn is the ARN of the DB instance createDBInstance made.
+func (c *cloud) dbInstanceArn() string {
+	return fmt.Sprintf("arn:aws:rds:%s:%s:db:%s", c.region, motoAccount, c.dbInstance)
+}
+
+// snapshots lists the manual RDS snapshot identifiers and statuses of the DB instance (as the
+// admin; moto also keeps an automated one from the instance's creation).
+func (c *cloud) snapshots(t testing.TB) map[string]string {
+	t.Helper()
+	var out struct {
+		DBSnapshots []struct{ DBSnapshotIdentifier, Status string }
+	}
+	c.callJSON(t, c.admin, &out, "rds", "describe-db-snapshots", "--endpoint-url", c.endpoint, "--db-instance-identifier", c.dbInstance,
+		"--snapshot-type", "manual")
+	m := map[string]string{}
+	for _, s := range out.DBSnapshots {
+		m[s.DBSnapshotIdentifier] = s.Status
+	}
+	return m
+}
+
+// dbInstanceIdentifier is the DB instance identifier of the stack: the first label of the RDS
+// endpoint, as the launcher derives it.
+func dbInstanceIdentifier(p userdata.Params) string {
+	id, _, _ := strings.Cut(p.BackendStoreHost, ".")
+	return id
 }
 
 // objectKeys lists every key in the bucket (as the admin).
@@ -370,7 +425,8 @@ func python311(t testing.TB) string {
 }
 
 // venvCacheDir is where built venvs are kept between runs: a venv cannot move, so its cache
-// path is its path. The directory name carries the lock's digest, so a new lock gets a new venv.
+// path is its path. The directory name carries the lock's and the plugin wheel's digests, so a
+// new lock or plugin gets a new venv.
 func venvCacheDir(t testing.TB, lk lock.Lock) string {
 	t.Helper()
 	base := os.Getenv("XDG_CACHE_HOME")
@@ -381,7 +437,13 @@ func venvCacheDir(t testing.TB, lk lock.Lock) string {
 		}
 		base = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(base, "mlflow-aws", "e2e", "venv-mlflow-"+lk.MLflowVersion+"-"+lk.SHA256[:12])
+	// The venv holds the plugin wheel too (its marker carries both digests): worktrees with
+	// different plugins on one machine must not rebuild each other's venv.
+	wheel, err := plugin.BuildWheel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(base, "mlflow-aws", "e2e", "venv-mlflow-"+lk.MLflowVersion+"-"+lk.SHA256[:12]+"-"+wheel.SHA256[:12])
 }
 
 // stubCommands writes dnf, useradd, systemctl and amazon-cloudwatch-agent-ctl stand-ins into a

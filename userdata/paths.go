@@ -42,6 +42,20 @@ const (
 	UnitName = "mlflow.service"
 	// UnitPath is where the service unit is written.
 	UnitPath = "/etc/systemd/system/" + UnitName
+	// PasswordWatchServiceName is the oneshot unit (root) that runs "LauncherPath watch-password":
+	// it restarts UnitName when the DB password's SSM parameter has a Version other than the one
+	// the running server read (rotation without a manual restart).
+	PasswordWatchServiceName = "mlflow-db-password-watch.service"
+	// PasswordWatchServicePath is where PasswordWatchServiceName is written.
+	PasswordWatchServicePath = "/etc/systemd/system/" + PasswordWatchServiceName
+	// PasswordWatchTimerName runs PasswordWatchServiceName every 5 minutes; UnitName Wants= it.
+	PasswordWatchTimerName = "mlflow-db-password-watch.timer"
+	// PasswordWatchTimerPath is where PasswordWatchTimerName is written.
+	PasswordWatchTimerPath = "/etc/systemd/system/" + PasswordWatchTimerName
+	// ExitSchemaNewer is the launcher's exit status when the database schema is newer than the
+	// installed MLflow (a downgrade); ExitUpgradeFailed when the pre-upgrade RDS snapshot or the
+	// migration failed. UnitName's RestartPreventExitStatus= lists both.
+	ExitSchemaNewer, ExitUpgradeFailed = 78, 79
 	// StateDir is the service's StateDirectory= and WorkingDirectory= (and the user's home).
 	StateDir = "/var/lib/mlflow"
 	// RDSCABundlePath is the Amazon RDS CA bundle (PEM, root:root 0644) the bootstrap downloads

@@ -1,6 +1,7 @@
 package userdata
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,13 +74,15 @@ func TestDBStateHelperCompiles(t *testing.T) {
 	}
 }
 
-// TestSystemdUnitVerifies runs systemd-analyze verify on both units (the service and the
-// bootstrap) inside a scratch root holding the distribution's units, the two units, and a stub
+// TestSystemdUnitVerifies runs systemd-analyze verify on every unit (the service, the
+// bootstrap, the password watch service and its timer) inside a scratch root holding the distribution's units, the two units, and a stub
 // at each ExecStart; any output is a failure (it exits 0 on some ignored parse errors). It also
 // asserts the directives the design relies on, among them TMPDIR=/var/tmp for the service
 // (proxied artifact transfers are spooled through tempfile, and AL2023's /tmp is a tmpfs capped
 // at half the RAM; PrivateTmp=yes makes /var/tmp private), and for the bootstrap unit: oneshot,
-// retried every 30 s without a start limit, skipped once the bootstrap's done marker exists.
+// retried every 30 s without a start limit, skipped once the bootstrap's done marker exists; for
+// the service bounded restarts and no restart after the launcher's refusals (exit statuses
+// ExitSchemaNewer and ExitUpgradeFailed, which TestLauncherRefusalsExitOnce checks).
 func TestSystemdUnitVerifies(t *testing.T) {
 	analyze := requireTool(t, "systemd-analyze", "systemd")
 	if _, err := os.Stat("/lib/systemd/system"); err != nil {
@@ -89,14 +92,18 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		name, path string
 		want       []string
 	}{
-		{UnitName, UnitPath, []string{"[Unit]", "Wants=network-online.target", "After=network-online.target", "StartLimitIntervalSec=0",
-			"[Service]", "User=" + ServiceUser, "Group=" + ServiceUser, "EnvironmentFile=" + EnvFilePath, "Environment=TMPDIR=/var/tmp",
+		{UnitName, UnitPath, []string{"[Unit]", "Wants=network-online.target", "After=network-online.target",
+			"StartLimitIntervalSec=1h", "StartLimitBurst=20", "Wants=" + PasswordWatchTimerName,
+			fmt.Sprintf("RestartPreventExitStatus=%d %d", ExitSchemaNewer, ExitUpgradeFailed), "[Service]", "User=" + ServiceUser, "Group=" + ServiceUser, "EnvironmentFile=" + EnvFilePath, "Environment=TMPDIR=/var/tmp",
 			"ExecStart=" + LauncherPath, "Restart=always", "RestartSec=10", "StateDirectory=mlflow", "WorkingDirectory=" + StateDir,
 			"UMask=0077", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "[Install]",
 			"WantedBy=multi-user.target"}},
 		{BootstrapUnitName, BootstrapUnitPath, []string{"[Unit]", "Wants=network-online.target", "After=network-online.target",
 			"ConditionPathExists=!" + BootstrapDoneMarker, "StartLimitIntervalSec=0", "[Service]", "Type=oneshot", "RemainAfterExit=yes",
 			"ExecStart=" + BootstrapPath, "Restart=on-failure", "RestartSec=30", "[Install]", "WantedBy=multi-user.target"}},
+		{PasswordWatchServiceName, PasswordWatchServicePath, []string{"[Service]", "Type=oneshot", "EnvironmentFile=" + EnvFilePath,
+			"ExecStart=" + LauncherPath + " watch-password"}},
+		{PasswordWatchTimerName, PasswordWatchTimerPath, []string{"[Timer]", "OnActiveSec=5min", "OnUnitActiveSec=5min"}},
 	}
 	for _, d := range documents(t) {
 		files, _ := parseDocument(t, d)

@@ -301,6 +301,7 @@ type templateData struct {
 	LogExportUnitName, LogExportUnitPath, LogExportCursorPath, LogrotatePath, LogExportArgs string
 	// Spool volume and gc (spoolgc.go); SpoolDevice and GCTimer are "" when not configured.
 	SpoolDevice, SpoolDir, SpoolLabel, SpoolDropInPath, GCTimer, GCUnitName, GCPath, GCOlderThan, EnvGCOlderThan string
+	PasswordWatchServiceName, PasswordWatchServicePath, PasswordWatchTimerName, PasswordWatchTimerPath           string
 }
 
 // EnvFile returns the content of EnvFilePath for p (validated with Validate first): one
@@ -353,7 +354,8 @@ func execTemplate(name string, data templateData) (string, error) {
 
 // Render validates p and returns the EC2 user data: a cloud-init document starting with
 // CloudConfigHeader whose only top-level keys are write_files (EnvFilePath 0644, LauncherPath
-// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644, and
+// 0755, DBStateHelperPath 0755, UnitPath 0644, BootstrapPath 0700, BootstrapUnitPath 0644,
+// PasswordWatchServicePath 0644, PasswordWatchTimerPath 0644, and
 // with p.Monitoring AgentConfigPath, LogExportUnitPath and LogrotatePath 0644, all root:root)
 // and runcmd (the single list-form command `systemctl enable --now --no-block
 // BootstrapUnitName`: the unit runs BootstrapPath at every boot until it succeeds once). On
@@ -393,6 +395,8 @@ func Render(p Params) (string, error) {
 		LogExportCursorPath: LogExportCursorPath, LogrotatePath: LogrotatePath, LogExportArgs: strings.Join(LogExportArgs, " "),
 		SpoolDir: SpoolDir, SpoolLabel: SpoolLabel, SpoolDropInPath: SpoolDropInPath, GCUnitName: GCUnitName, GCPath: GCPath,
 		GCOlderThan: p.GCOlderThan, EnvGCOlderThan: EnvGCOlderThan,
+		PasswordWatchServiceName: PasswordWatchServiceName, PasswordWatchServicePath: PasswordWatchServicePath,
+		PasswordWatchTimerName: PasswordWatchTimerName, PasswordWatchTimerPath: PasswordWatchTimerPath,
 	}
 	if p.SpoolVolume {
 		data.SpoolDevice = SpoolDeviceName
@@ -409,6 +413,8 @@ func Render(p Params) (string, error) {
 		{UnitPath, "0644", "mlflow.service.tmpl"},
 		{BootstrapPath, "0700", "mlflow-bootstrap.sh.tmpl"},
 		{BootstrapUnitPath, "0644", "mlflow-bootstrap.service.tmpl"},
+		{PasswordWatchServicePath, "0644", "mlflow-db-password-watch.service.tmpl"},
+		{PasswordWatchTimerPath, "0644", "mlflow-db-password-watch.timer.tmpl"},
 	}
 	agent := ""
 	if p.Monitoring != nil {
@@ -435,6 +441,7 @@ func Render(p Params) (string, error) {
 			if content, err = execTemplate(f.tmpl, data); err != nil {
 				return "", err
 			}
+			content = stripCommentLines(content)
 		}
 		cfg.WriteFiles = append(cfg.WriteFiles, writeFile{Path: f.path, Owner: "root:root", Permissions: quotedOctal(f.mode), Content: content})
 	}
@@ -449,6 +456,24 @@ func Render(p Params) (string, error) {
 		return "", fmt.Errorf("marshal cloud-config: %w", err)
 	}
 	return buf.String(), nil
+}
+
+// stripCommentLines drops the whole-line comments ("#" after optional blanks) of a rendered
+// shell script, Python helper or systemd unit, keeping the "#!" line and shellcheck
+// directives: the templates under templates/ carry the explanations, and EC2 counts the user
+// data against MaxUserDataBytes (the comments were about 40 % of it gzipped). No template
+// holds a here-document or multi-line string whose lines start with "#" (TestStripCommentLines).
+func stripCommentLines(content string) string {
+	lines := strings.SplitAfter(content, "\n")
+	out := lines[:0]
+	for i, l := range lines {
+		t := strings.TrimLeft(l, " \t")
+		if strings.HasPrefix(t, "#") && !(i == 0 && strings.HasPrefix(t, "#!")) && !strings.Contains(t, "shellcheck") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
 }
 
 // EncodeForEC2 gzips a rendered document and base64-encodes it, for the EC2 instance's

@@ -345,12 +345,12 @@ func TestEnvFileMeansWhatParamsSay(t *testing.T) {
 	}
 }
 
-// TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the six
-// files (nine with monitoring) with root ownership and quoted modes, runcmd in list form enabling and starting the
+// TestRenderWritesExpectedFiles fixes the document shape: only write_files and runcmd, the eight
+// files (eleven with monitoring) with root ownership and quoted modes, runcmd in list form enabling and starting the
 // bootstrap unit without blocking, no `#cloud-config` header missing, and the EC2 size limit.
 func TestRenderWritesExpectedFiles(t *testing.T) {
 	want := map[string]string{EnvFilePath: "0644", LauncherPath: "0755", DBStateHelperPath: "0755", UnitPath: "0644", BootstrapPath: "0700",
-		BootstrapUnitPath: "0644"}
+		BootstrapUnitPath: "0644", PasswordWatchServicePath: "0644", PasswordWatchTimerPath: "0644"}
 	for _, d := range documents(t) {
 		files, runcmd := parseDocument(t, d)
 		want := maps.Clone(want)
