@@ -49,28 +49,16 @@ func BenchmarkLaunchVsSeed(b *testing.B) {
 	// The seed has no authentication; ours runs without it too, so the comparison is the launch.
 	params.Auth = nil
 	dev := render(b, params)
-	ca := testenv.NewCA(b, "bench RDS CA")
-	cert := ca.Issue(b, "localhost", "DNS:localhost,IP:127.0.0.1")
-	pg := testenv.StartPostgres(b, &cert)
-	pw := password()
-	pg.CreateOwner(b, params.DatabaseUser, params.DatabaseName, pw)
+	tb := startTestbed(b, params, "172.31.16.10")
+	pg, pw, cloud := tb.pg, tb.password, tb.cloud
 	pg.SQL(b, "postgres", "CREATE DATABASE seed_data OWNER "+params.DatabaseUser+";\n")
-	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
-	cloud := startCloud(b, params.Region, bucket, params.PasswordParameterName, pw)
+	bucket := cloud.bucket
 	lk, keys := cloud.putBootstrapObjects(b, params.MLflowVersion)
 	role := cloud.instanceRole(b, keys)
-	caURL, curlCA := caBundleServer(b, ca.Cert)
-	caDest := filepath.Join(b.TempDir(), "rds-ca-bundle.pem")
-	venv, _, _ := bootstrap(b, dev, cloud, role, lk, caURL, curlCA, caDest)
-	imds := testenv.StartIMDSStub(b, "172.31.16.10", 0)
-	q := params
-	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", pg.Port
+	venv, _, _ := bootstrap(b, dev, cloud, role, lk, tb.caURL, tb.curlCA, tb.caDest)
 
 	started := time.Now()
-	ours := launch(b, dev, cloud, role, venv, map[string]string{
-		userdata.EnvBackendStoreURI: userdata.BackendStoreURIWithRootCert(q, caDest),
-		"MLFLOW_IMDS_URL":           imds.URL, "MLFLOW_RDS_CA_BUNDLE": caDest,
-	})
+	ours := launch(b, dev, cloud, role, venv, tb.overrides)
 	oursStart := time.Since(started)
 	started = time.Now()
 	// The seed's URI with its password, but with the driver named: a bare postgresql:// means

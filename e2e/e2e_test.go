@@ -105,17 +105,10 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	t.Logf("dev stack: MLflow %s, artifacts %s, parameter %s, admin %s, users %q (promoters %q)", params.MLflowVersion,
 		params.ArtifactsURI, params.PasswordParameterName, auth.AdminUsername, auth.Users, auth.Promoters)
 
-	// PostgreSQL 15 with TLS, the owner's password drawn from the generator's alphabet.
-	ca := testenv.NewCA(t, "e2e RDS CA")
-	cert := ca.Issue(t, "localhost", "DNS:localhost,IP:127.0.0.1")
-	pg := testenv.StartPostgres(t, &cert)
-	pw := password()
-	pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, pw)
-	// RDS's master user may create databases (rds_superuser); the plugin creates mlflow_auth.
-	pg.SQL(t, "postgres", "ALTER ROLE "+params.DatabaseUser+" CREATEDB;\n")
-
-	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
-	cloud := startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
+	// PostgreSQL 15 with TLS, the owner's password drawn from the generator's alphabet; moto.
+	tb := startTestbed(t, params, "172.31.16.10")
+	pw, cloud := tb.password, tb.cloud
+	caURL, curlCA, caDest := tb.caURL, tb.curlCA, tb.caDest
 	secrets := cloud.putAuthSecrets(t, &auth)
 	// The stack's DB instance, for the launcher's pre-upgrade snapshot (e2e/upgrade_test.go).
 	cloud.createDBInstance(t, dbInstanceIdentifier(params))
@@ -127,18 +120,10 @@ func TestRealMLflowEndToEnd(t *testing.T) {
 	authEnv := append([]string{"MLFLOW_E2E_USERS=" + string(usersJSON), "MLFLOW_E2E_PROMOTERS=" + string(promotersJSON),
 		"MLFLOW_E2E_DEFAULT_PERMISSION=" + auth.DefaultPermission}, admin...)
 
-	caURL, curlCA := caBundleServer(t, ca.Cert)
-	caDest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
-	imds := testenv.StartIMDSStub(t, "172.31.16.10", 0)
-	q := params
-	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", pg.Port
-	overrides := map[string]string{
-		userdata.EnvBackendStoreURI: userdata.BackendStoreURIWithRootCert(q, caDest),
-		"MLFLOW_IMDS_URL":           imds.URL,
-		"MLFLOW_RDS_CA_BUNDLE":      caDest,
+	overrides := tb.withOverrides(map[string]string{
 		// The endpoint here is 127.0.0.1: the identifier the launcher derives from the RDS name.
 		"MLFLOW_DB_INSTANCE_IDENTIFIER": dbInstanceIdentifier(params),
-	}
+	})
 
 	// The venvs, each by its document's bootstrap with the role of that release's instance.
 	oldRole := cloud.instanceRole(t, oldKeys)

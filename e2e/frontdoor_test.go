@@ -54,29 +54,14 @@ func TestRealMLflowBehindFrontDoor(t *testing.T) {
 		t.Fatalf("front-door launch allows %q; want the domain bare and with :443 and no Elastic IP", got)
 	}
 
-	ca := testenv.NewCA(t, "e2e RDS CA")
-	cert := ca.Issue(t, "localhost", "DNS:localhost,IP:127.0.0.1")
-	pg := testenv.StartPostgres(t, &cert)
-	pw := password()
-	pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, pw)
-	pg.SQL(t, "postgres", "ALTER ROLE "+params.DatabaseUser+" CREATEDB;\n")
-	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
-	cloud := startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
+	const privateIP = "172.31.16.10"
+	tb := startTestbed(t, params, privateIP)
+	cloud := tb.cloud
 	secrets := cloud.putAuthSecrets(t, &auth)
 	lk, keys := cloud.putBootstrapObjects(t, params.MLflowVersion)
-	caURL, curlCA := caBundleServer(t, ca.Cert)
-	caDest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
-	const privateIP = "172.31.16.10"
-	imds := testenv.StartIMDSStub(t, privateIP, 0)
-	q := params
-	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", pg.Port
 	role := cloud.instanceRole(t, keys)
-	venv, _, _ := bootstrap(t, doc, cloud, role, lk, caURL, curlCA, caDest)
-	s := launch(t, doc, cloud, role, venv, map[string]string{
-		userdata.EnvBackendStoreURI: userdata.BackendStoreURIWithRootCert(q, caDest),
-		"MLFLOW_IMDS_URL":           imds.URL,
-		"MLFLOW_RDS_CA_BUNDLE":      caDest,
-	})
+	venv, _, _ := bootstrap(t, doc, cloud, role, lk, tb.caURL, tb.curlCA, tb.caDest)
+	s := launch(t, doc, cloud, role, venv, tb.overrides)
 
 	// do sends one request as the load balancer forwards it (after TLS, to the target).
 	do := func(method, path, host, origin, body string, creds bool) int {

@@ -35,34 +35,16 @@ func startDay2Stack(t *testing.T, edit func(*userdata.Params), overrides map[str
 	_, _, params := devDocuments(t, oldestRelease)
 	edit(&params)
 	st := &day2Stack{params: params, doc: render(t, params)}
-	ca := testenv.NewCA(t, "e2e RDS CA")
-	cert := ca.Issue(t, "localhost", "DNS:localhost,IP:127.0.0.1")
-	st.pg = testenv.StartPostgres(t, &cert)
-	pw := password()
-	st.pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, pw)
-	st.pg.SQL(t, "postgres", "ALTER ROLE "+params.DatabaseUser+" CREATEDB;\n")
-	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
-	st.cloud = startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
+	tb := startTestbed(t, params, "172.31.16.10")
+	st.pg, st.cloud = tb.pg, tb.cloud
 	if params.Auth != nil {
 		secrets := st.cloud.putAuthSecrets(t, params.Auth)
 		st.admin = []string{"MLFLOW_TRACKING_USERNAME=" + params.Auth.AdminUsername, "MLFLOW_TRACKING_PASSWORD=" + secrets.admin}
 	}
 	lk, keys := st.cloud.putBootstrapObjects(t, params.MLflowVersion)
-	caURL, curlCA := caBundleServer(t, ca.Cert)
-	caDest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
-	imds := testenv.StartIMDSStub(t, "172.31.16.10", 0)
-	q := params
-	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", st.pg.Port
-	st.overrides = map[string]string{
-		userdata.EnvBackendStoreURI: userdata.BackendStoreURIWithRootCert(q, caDest),
-		"MLFLOW_IMDS_URL":           imds.URL,
-		"MLFLOW_RDS_CA_BUNDLE":      caDest,
-	}
-	for k, v := range overrides {
-		st.overrides[k] = v
-	}
+	st.overrides = tb.withOverrides(overrides)
 	st.role = st.cloud.instanceRole(t, keys)
-	st.venv, _, _ = bootstrap(t, st.doc, st.cloud, st.role, lk, caURL, curlCA, caDest)
+	st.venv, _, _ = bootstrap(t, st.doc, st.cloud, st.role, lk, tb.caURL, tb.curlCA, tb.caDest)
 	st.server = launch(t, st.doc, st.cloud, st.role, st.venv, st.overrides)
 	return st
 }

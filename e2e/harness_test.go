@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -555,6 +556,21 @@ func (d document) unitEnvironment() []string {
 	return env
 }
 
+// writeLauncher writes the document's launcher and its database helper (mode 0755) into a new
+// test directory dir and returns their paths.
+func writeLauncher(t testing.TB, d document) (dir, launcher, helper string) {
+	t.Helper()
+	dir = t.TempDir()
+	launcher = filepath.Join(dir, "mlflow-launch")
+	helper = filepath.Join(dir, "mlflow-db-state")
+	for p, content := range map[string]string{launcher: d[userdata.LauncherPath], helper: d[userdata.DBStateHelperPath]} {
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, launcher, helper
+}
+
 // launch runs the document's launcher as the unit does (umask 077, the unit's Environment= and
 // the env file's environment) with the test's overrides (TMPDIR a test directory): the backend store URI on 127.0.0.1 with the test CA, MLFLOW_HOST
 // 127.0.0.1 and a free port, the venv, the helper's path, the IMDS stub, the CA bundle path, the
@@ -562,14 +578,7 @@ func (d document) unitEnvironment() []string {
 // the whole process group in t.Cleanup (and on failure).
 func launch(t testing.TB, d document, c *cloud, role []string, venv string, overrides map[string]string) *server {
 	t.Helper()
-	dir := t.TempDir()
-	launcher := filepath.Join(dir, "mlflow-launch")
-	helper := filepath.Join(dir, "mlflow-db-state")
-	for p, content := range map[string]string{launcher: d[userdata.LauncherPath], helper: d[userdata.DBStateHelperPath]} {
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, launcher, helper := writeLauncher(t, d)
 	spool := filepath.Join(dir, "tmp")
 	if err := os.Mkdir(spool, 0o700); err != nil {
 		t.Fatal(err)
@@ -697,4 +706,55 @@ func password() string {
 		b = append(b, all[rand.IntN(len(all))])
 	}
 	return string(b)
+}
+
+// testbed is what every real-server test stands up for one stack: PostgreSQL 15 with TLS (a
+// test CA, the owner with a password from the generator's alphabet, CREATEDB as RDS's master
+// user has it: the plugin creates the auth database), moto with the stack's bucket and
+// password parameter, the RDS CA bundle served over HTTPS (caURL, curlCA) for the bootstrap to
+// install at caDest, the IMDSv2 stub answering privateIP, and the launcher's test overrides
+// (the backend store URI on 127.0.0.1 with the test CA, the IMDS and CA bundle locations).
+type testbed struct {
+	pg                    *testenv.Postgres
+	password              string
+	cloud                 *cloud
+	caURL, curlCA, caDest string
+	imds                  *testenv.IMDSStub
+	overrides             map[string]string
+}
+
+// startTestbed starts a testbed for params (its DatabaseUser, DatabaseName, Region,
+// ArtifactsURI and PasswordParameterName); every server it starts is stopped by t's cleanup.
+func startTestbed(t testing.TB, params userdata.Params, privateIP string) *testbed {
+	t.Helper()
+	ca := testenv.NewCA(t, "e2e RDS CA")
+	cert := ca.Issue(t, "localhost", "DNS:localhost,IP:127.0.0.1")
+	tb := &testbed{pg: testenv.StartPostgres(t, &cert), password: password()}
+	tb.pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, tb.password)
+	tb.pg.SQL(t, "postgres", "ALTER ROLE "+params.DatabaseUser+" CREATEDB;\n")
+	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
+	tb.cloud = startCloud(t, params.Region, bucket, params.PasswordParameterName, tb.password)
+	tb.caURL, tb.curlCA = caBundleServer(t, ca.Cert)
+	tb.caDest = filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
+	tb.imds = testenv.StartIMDSStub(t, privateIP, 0)
+	tb.overrides = map[string]string{
+		userdata.EnvBackendStoreURI: tb.backendStoreURI(params),
+		"MLFLOW_IMDS_URL":           tb.imds.URL,
+		"MLFLOW_RDS_CA_BUNDLE":      tb.caDest,
+	}
+	return tb
+}
+
+// backendStoreURI is params' backend store URI pointed at the testbed's PostgreSQL.
+func (tb *testbed) backendStoreURI(params userdata.Params) string {
+	q := params
+	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", tb.pg.Port
+	return userdata.BackendStoreURIWithRootCert(q, tb.caDest)
+}
+
+// withOverrides returns the testbed's overrides plus extra (extra wins).
+func (tb *testbed) withOverrides(extra map[string]string) map[string]string {
+	out := maps.Clone(tb.overrides)
+	maps.Copy(out, extra)
+	return out
 }

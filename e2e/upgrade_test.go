@@ -47,35 +47,22 @@ func TestRealUpgradeSafety(t *testing.T) {
 	oldParams.MLflowVersion = oldestRelease
 	old := render(t, oldParams)
 
-	ca := testenv.NewCA(t, "e2e RDS CA")
-	cert := ca.Issue(t, "localhost", "DNS:localhost,IP:127.0.0.1")
-	pg := testenv.StartPostgres(t, &cert)
-	pw := password()
-	pg.CreateOwner(t, params.DatabaseUser, params.DatabaseName, pw)
-
-	bucket := strings.SplitN(strings.TrimPrefix(params.ArtifactsURI, "s3://"), "/", 2)[0]
-	cloud := startCloud(t, params.Region, bucket, params.PasswordParameterName, pw)
+	tb := startTestbed(t, params, "172.31.16.10")
+	pg, cloud := tb.pg, tb.cloud
 	dbID := dbInstanceIdentifier(params)
 	cloud.createDBInstance(t, dbID)
 	oldLock, oldKeys := cloud.putBootstrapObjects(t, oldestRelease)
 	newLock, newKeys := cloud.putBootstrapObjects(t, params.MLflowVersion)
-	caURL, curlCA := caBundleServer(t, ca.Cert)
-	caDest := filepath.Join(t.TempDir(), "rds-ca-bundle.pem")
-	imds := testenv.StartIMDSStub(t, "172.31.16.10", 0)
+	caURL, curlCA, caDest := tb.caURL, tb.curlCA, tb.caDest
 	runtimeDir := filepath.Join(t.TempDir(), "run")
 	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	q := params
-	q.BackendStoreHost, q.BackendStorePort = "127.0.0.1", pg.Port
-	overrides := map[string]string{
-		userdata.EnvBackendStoreURI:     userdata.BackendStoreURIWithRootCert(q, caDest),
-		"MLFLOW_IMDS_URL":               imds.URL,
-		"MLFLOW_RDS_CA_BUNDLE":          caDest,
+	overrides := tb.withOverrides(map[string]string{
 		"MLFLOW_DB_INSTANCE_IDENTIFIER": dbID, // the endpoint is 127.0.0.1 here, not the RDS name
 		userdata.EnvWorkers:             "1",
 		"RUNTIME_DIRECTORY":             runtimeDir, // the unit's RuntimeDirectory=mlflow
-	}
+	})
 	oldRole := cloud.instanceRole(t, oldKeys)
 	oldVenv, _, _ := bootstrap(t, old, cloud, oldRole, oldLock, caURL, curlCA, caDest)
 	newRole := cloud.instanceRole(t, newKeys)
@@ -190,9 +177,9 @@ func TestRealUpgradeSafety(t *testing.T) {
 	// (6) A snapshot that fails refuses the migration.
 	const failDB = "mlflow_snapfail"
 	pg.SQL(t, "postgres", fmt.Sprintf("CREATE DATABASE %s OWNER %s;\n", failDB, params.DatabaseUser))
-	fq := q
+	fq := params
 	fq.DatabaseName = failDB
-	failURI := userdata.BackendStoreURIWithRootCert(fq, caDest)
+	failURI := tb.backendStoreURI(fq)
 	initSchema(t, oldVenv, failURI, pw2)
 	failRev := alembicRevision(t, pg, failDB)
 	failOverrides := map[string]string{}
@@ -219,14 +206,7 @@ func TestRealUpgradeSafety(t *testing.T) {
 // guarded), in its own process group (runWithin kills the group on timeout).
 func launcherCmd(t *testing.T, d document, c *cloud, role []string, venv string, overrides map[string]string, fn string) *exec.Cmd {
 	t.Helper()
-	dir := t.TempDir()
-	launcher := filepath.Join(dir, "mlflow-launch")
-	helper := filepath.Join(dir, "mlflow-db-state")
-	for p, content := range map[string]string{launcher: d[userdata.LauncherPath], helper: d[userdata.DBStateHelperPath]} {
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, launcher, helper := writeLauncher(t, d)
 	port := testenv.FreePort(t)
 	env := c.env(dir, role)
 	for k, v := range d.env(t) {
