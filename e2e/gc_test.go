@@ -105,15 +105,15 @@ func runKeys(keys []string, experimentID, runID string) []string {
 
 // TestRealMLflowGarbageCollection proves issue 13 §4 with the real MLflow server of the dev
 // stack (default release, proxied artifacts, authentication on): the rendered mlflow-gc.service
-// (gcOlderThan 30m) run the way systemd runs it purges a run deleted longer ago (its objects
+// (gcOlderThan 1h, the shortest the config takes) run the way systemd runs it purges a run deleted longer ago (its objects
 // leave the bucket, its rows leave PostgreSQL: runs, params, metrics, latest_metrics, tags), and
 // a deleted run that logged no artifacts (mlflow/mlflow#15461 reported gc crashing on one),
 // while a run deleted a moment ago and a live run keep every object and row. "Longer ago" is
-// made by moving the two runs' deleted_time an hour back in the database. The gc deletes the
+// made by moving the two runs' deleted_time two hours back in the database. The gc deletes the
 // objects through the server's artifact API (mlflow-artifacts: URIs resolve against
 // --tracking-uri), as the admin, with the instance role's S3 permissions on artifacts/.
 func TestRealMLflowGarbageCollection(t *testing.T) {
-	st := startDay2Stack(t, func(p *userdata.Params) { p.GCOlderThan = "30m" }, nil)
+	st := startDay2Stack(t, func(p *userdata.Params) { p.GCOlderThan = "1h" }, nil)
 	motoAllowsMultiObjectDelete(t, st.cloud)
 	if st.doc[userdata.GCUnitPath] == "" {
 		t.Fatal("the document writes no gc unit with GCOlderThan set")
@@ -136,7 +136,7 @@ func TestRealMLflowGarbageCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := st.params.DatabaseName
-	st.pg.SQL(t, db, "UPDATE runs SET deleted_time = deleted_time - 3600000 WHERE run_uuid IN ("+
+	st.pg.SQL(t, db, "UPDATE runs SET deleted_time = deleted_time - 7200000 WHERE run_uuid IN ("+
 		testenv.SQLLiteral(state.Runs["purged"])+", "+testenv.SQLLiteral(state.Runs["empty_purged"])+");\n")
 	rows := func(runID string) string {
 		var counts []string

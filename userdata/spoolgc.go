@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // The artifact spool volume and the garbage collection of deleted runs (issue 13, C8).
@@ -59,21 +60,31 @@ const MaxSpoolGiB = 16384
 // which also takes "" (everything at once) and "1.2.3d" (a crash in float()): both refused here.
 var gcDurationRe = regexp.MustCompile(`^(?:([0-9]+(?:\.[0-9]+)?)d)?(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?$`)
 
-// CheckGCOlderThan returns nil when s is a period `mlflow gc --older-than` accepts and is longer
-// than zero, e.g. "30d", "1d12h", "0.5d", "90m" (units d, h, m, s in that order, each at most
-// once); "" is not a period (the caller decides what empty means). A zero period is refused: it
-// would purge a run the moment it is deleted, leaving no time to restore a mistaken deletion.
+// GCOlderThanMin and GCOlderThanMax bound the gc period: at least an hour, so a mistaken
+// deletion stays restorable for a while, and at most 36,500 days (100 years), well inside
+// Python's timedelta, which `mlflow gc` builds from it (a larger one would fail every run).
+const (
+	GCOlderThanMin = time.Hour
+	GCOlderThanMax = 36500 * 24 * time.Hour
+)
+
+// CheckGCOlderThan returns nil when s is a period `mlflow gc --older-than` accepts, from
+// GCOlderThanMin to GCOlderThanMax, e.g. "30d", "1d12h", "0.5d", "90m" (units d, h, m, s in that
+// order, each at most once); "" is not a period (the caller decides what empty means).
 func CheckGCOlderThan(s string) error {
 	m := gcDurationRe.FindStringSubmatch(s)
 	if s == "" || m == nil {
 		return fmt.Errorf("%q is not a period like 30d, 1d12h or 90m (numbers followed by d, h, m, s, in that order)", s)
 	}
-	for _, v := range m[1:] {
-		if f, _ := strconv.ParseFloat(v, 64); f > 0 {
-			return nil
-		}
+	var seconds float64
+	for i, unit := range []float64{86400, 3600, 60, 1} {
+		f, _ := strconv.ParseFloat(m[i+1], 64)
+		seconds += f * unit
 	}
-	return fmt.Errorf("%q is zero: deleted runs would be purged at once", s)
+	if seconds < GCOlderThanMin.Seconds() || seconds > GCOlderThanMax.Seconds() {
+		return fmt.Errorf("%q is outside 1h to 36500d: a shorter period purges deleted runs before anyone can restore them, a longer one overflows mlflow gc", s)
+	}
+	return nil
 }
 
 // spoolGCProblems returns one error per invalid spool or gc field of p.

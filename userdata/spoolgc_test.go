@@ -63,14 +63,16 @@ func btoi(b bool) int {
 
 // TestCheckGCOlderThan accepts what `mlflow gc --older-than` parses (MLflow's pattern, units in
 // order d h m s, fractions) and refuses what it would not parse, the empty string it would
-// take as "everything now", numbers MLflow's float() would crash on, and zero.
+// take as "everything now", numbers MLflow's float() would crash on, and periods outside 1h to
+// 36500d (zero and seconds purge before anyone can restore; huge ones overflow timedelta).
 func TestCheckGCOlderThan(t *testing.T) {
-	for _, ok := range []string{"30d", "1d", "0.5d", "1d12h", "2d8h5m20s", "90m", "3600s", "12h", "1.5h30m"} {
+	for _, ok := range []string{"30d", "1d", "0.5d", "1d12h", "2d8h5m20s", "90m", "3600s", "12h", "1.5h30m", "1h", "3600s", "36500d"} {
 		if err := CheckGCOlderThan(ok); err != nil {
 			t.Errorf("CheckGCOlderThan(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "30", "30D", "30 d", "d", "1h1d", "1d1d", "1.2.3d", ".5d", "5.d", "-1d", "1w", "P30D", "30days", "0d", "0d0h", "0.0s", "1d;rm"} {
+	for _, bad := range []string{"", "30", "30D", "30 d", "d", "1h1d", "1d1d", "1.2.3d", ".5d", "5.d", "-1d", "1w", "P30D", "30days", "0d", "0d0h", "0.0s", "1d;rm",
+		"0.0001s", "1s", "59m", "59m59s", "36501d", "36500d1s", "99999999999999999999d"} {
 		if err := CheckGCOlderThan(bad); err == nil {
 			t.Errorf("CheckGCOlderThan(%q) = nil, want an error", bad)
 		}

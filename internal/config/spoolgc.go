@@ -21,7 +21,7 @@ func (p *parser) day2(c *Config) {
 	c.GCOlderThan = p.str(KeyGCOlderThan)
 	if c.GCOlderThan != "" {
 		if err := userdata.CheckGCOlderThan(c.GCOlderThan); err != nil {
-			p.fail(p.qualify(KeyGCOlderThan), "%v; allowed: \"\" (no garbage collection) or a period in mlflow gc's --older-than format, e.g. 30d, 7d12h, 90m", err)
+			p.fail(p.qualify(KeyGCOlderThan), "%v; allowed: \"\" (no garbage collection) or a period in mlflow gc's --older-than format from 1h to 36500d, e.g. 30d, 7d12h, 90m", err)
 		}
 	}
 }

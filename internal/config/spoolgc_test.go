@@ -27,7 +27,9 @@ func TestSpoolAndGCKeys(t *testing.T) {
 		{"gcOlderThan", "30", "mlflow-aws:gcOlderThan: \"30\" is not a period like 30d"},
 		{"gcOlderThan", "1 month", "mlflow-aws:gcOlderThan: \"1 month\" is not a period like 30d"},
 		{"gcOlderThan", "12h3d", "allowed: \"\" (no garbage collection) or a period in mlflow gc's --older-than format"},
-		{"gcOlderThan", "0d", "mlflow-aws:gcOlderThan: \"0d\" is zero"},
+		{"gcOlderThan", "0d", "mlflow-aws:gcOlderThan: \"0d\" is outside 1h to 36500d"},
+		{"gcOlderThan", "1s", "mlflow-aws:gcOlderThan: \"1s\" is outside 1h to 36500d"},
+		{"gcOlderThan", "99999999999999999999d", "is outside 1h to 36500d"},
 	} {
 		cfg := valid()
 		cfg["mlflow-aws:"+c.key] = c.value
