@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -103,7 +104,11 @@ func (p *parser) frontDoor(c *Config) {
 	if fd.MaxServers == 0 {
 		fd.MaxServers = min(2*fd.MinServers, MaxServers)
 	} else if p.valid(KeyServerCount, KeyServerMaxCount) && fd.MaxServers < fd.MinServers {
-		p.fail(p.qualify(KeyServerMaxCount), "%d is below %s %d; allowed: 0 (twice the group size) or %d to %d", fd.MaxServers, p.qualify(KeyServerCount), fd.MinServers, fd.MinServers, MaxServers)
+		size := fmt.Sprintf("%s %d", p.qualify(KeyServerCount), fd.MinServers)
+		if count == 0 {
+			size = fmt.Sprintf("the group size %d (%s 0 = %d in this stack)", fd.MinServers, p.qualify(KeyServerCount), fd.MinServers)
+		}
+		p.fail(p.qualify(KeyServerMaxCount), "%d is below %s; allowed: 0 (twice the group size) or %d to %d", fd.MaxServers, size, fd.MinServers, MaxServers)
 	}
 	c.FrontDoor = fd
 }

@@ -65,6 +65,7 @@ func TestFrontDoorConfig(t *testing.T) {
 		{append(slices.Clone(door), "allowedCidrs", "["+strings.Join(many, ",")+"]"), "allowedCidrs", "at most 30"},
 		{append(slices.Clone(door), "serverCount", "21"), "serverCount", "allowed: 0 to 20"},
 		{append(slices.Clone(door), "serverCount", "4", "serverMaxCount", "3"), "serverMaxCount", "below mlflow-aws:serverCount 4"},
+		{append(slices.Clone(door), "protectData", "true", "serverMaxCount", "1"), "serverMaxCount", "below the group size 2 (mlflow-aws:serverCount 0 = 2 in this stack)"},
 		{[]string{"albAccessLogs", "true"}, "albAccessLogs", "only a domain name creates"},
 		{[]string{"serverCount", "2"}, "serverCount", "need a load balancer"},
 		{[]string{"serverMaxCount", "2"}, "serverMaxCount", "need a load balancer"},
