@@ -134,8 +134,9 @@ func TestBadValuesNameTheirKey(t *testing.T) {
 		{"mlflow-aws:productionAlias", []string{"", "latest", "Latest", "v1", "V2", "prod.1", "prod uction", strings.Repeat("p", 256)}, nil, "allowed: letters, digits"},
 		{"mlflow-aws:stagingAlias", []string{"", "LATEST", "v10", "stag/ing"}, nil, "not latest or v<digits>"},
 		{"mlflow-aws:stagingAlias", []string{"production"}, nil, "two different aliases"},
-		{"mlflow-aws:logRetentionDays", []string{"0", "2", "366", "-1", "forever", ""}, nil, "allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 days"},
-		{"mlflow-aws:alarmEmail", []string{"ops", "ops@", "Ops <ops@example.com>", "ops@example.com ", "a@b@c", strings.Repeat("a", 250) + "@x.io"}, nil, "is not an email address"},
+		{"mlflow-aws:logRetentionDays", []string{"0", "2", "366", "-1", "forever", "", " 30 ", "+30", "030"}, nil, "allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 days"},
+		{"mlflow-aws:alarmEmail", []string{"ops", "ops@", "Ops <ops@example.com>", "ops@example.com ", "a@b@c", strings.Repeat("a", 250) + "@x.io",
+			"ops@localhost", "ops@[10.0.0.1]", "ops@example.com."}, nil, "is not an email address"},
 		{"mlflow-aws:detailedMonitoring", []string{"yes", "1", ""}, nil, "boolean"},
 	}
 	for _, c := range cases {

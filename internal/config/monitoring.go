@@ -20,8 +20,8 @@ const MaxAlarmEmailLen = 254
 // monitoring: logs, alarms and EC2 detailed monitoring.
 func (p *parser) monitoring(c *Config) {
 	if v, ok := p.raw(KeyLogRetentionDays); ok {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || !slices.Contains(LogRetentionValues, n) {
+		n, err := strconv.Atoi(v)
+		if err != nil || strconv.Itoa(n) != v || !slices.Contains(LogRetentionValues, n) {
 			p.fail(p.qualify(KeyLogRetentionDays), "%q is not a CloudWatch Logs retention; allowed: %s days", v, retentionList())
 		}
 		c.LogRetentionDays = n
@@ -29,7 +29,10 @@ func (p *parser) monitoring(c *Config) {
 	c.AlarmEmail = p.str(KeyAlarmEmail)
 	if c.AlarmEmail != "" {
 		addr, err := mail.ParseAddress(c.AlarmEmail)
-		if err != nil || addr.Address != c.AlarmEmail || addr.Name != "" || len(c.AlarmEmail) > MaxAlarmEmailLen {
+		// A deliverable address: a dotted domain name, not a local host or an IP literal.
+		_, domain, _ := strings.Cut(c.AlarmEmail, "@")
+		if err != nil || addr.Address != c.AlarmEmail || addr.Name != "" || len(c.AlarmEmail) > MaxAlarmEmailLen ||
+			!strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") || strings.HasSuffix(domain, ".") {
 			p.fail(p.qualify(KeyAlarmEmail), "%q is not an email address like ops@example.com (at most %d characters), or \"\" for no subscription", c.AlarmEmail, MaxAlarmEmailLen)
 		}
 	}
