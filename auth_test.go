@@ -125,9 +125,9 @@ func TestAuthNoneRegistersNoCredentials(t *testing.T) {
 	if ud := g.one(t, typeInstance).userData(); !strings.Contains(ud, userdata.EnvAuth+"="+userdata.AuthNone+"\n") || strings.Contains(ud, "/auth/users") {
 		t.Errorf("auth none: the launch is not told %s=%s, or names a password parameter", userdata.EnvAuth, userdata.AuthNone)
 	}
-	// Parameters: the DB password's and the program's record of the deployed release.
-	if n, m := len(g.byType(typePassword)), len(g.byType(typeParameter)); n != 1 || m != 2 {
-		t.Errorf("%d RandomPasswords and %d parameters, want only the DB password's (and the deployed release)", n, m)
+	// Parameters: the DB password's and the program's records of the deployment (release, mode).
+	if n, m := len(g.byType(typePassword)), len(g.byType(typeParameter)); n != 1 || m != 3 {
+		t.Errorf("%d RandomPasswords and %d parameters, want only the DB password's (and the two deployment records)", n, m)
 	}
 	for _, st := range rolePolicyStatements(g) {
 		for _, r := range st.Resource {
@@ -208,8 +208,8 @@ func TestInstanceRoleReadsExactlyItsParameters(t *testing.T) {
 				return false
 			}
 			for _, p := range g.byType(typeParameter) {
-				if strings.HasSuffix(p.str("name"), "/deployed/mlflow-version") {
-					continue // the program's record of the deployed release, read by previews, not the server
+				if strings.Contains(p.str("name"), "/deployed/") {
+					continue // the program's records of the deployment, read by previews, not the server
 				}
 				if !readable(p.str("name")) {
 					t.Errorf("the role cannot read the stack's parameter %s", p.str("name"))

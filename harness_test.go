@@ -185,7 +185,8 @@ type mocks struct {
 	invokes   []string
 	// deployed is the MLflow release the stack's SSM record holds (getParametersByPath under
 	// /<project>/<stack>/deployed); "" answers an empty path, as on a first deploy.
-	deployed string
+	// deployedFrontDoor is its front-door record ("true", "false", or "" for none).
+	deployed, deployedFrontDoor string
 }
 
 func fakeID(prefix, name string) string {
@@ -366,6 +367,9 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		names, values := []string{}, []string{}
 		if m.deployed != "" && path == "/mlflow-aws/"+m.stack+"/deployed" {
 			names, values = []string{path + "/mlflow-version"}, []string{m.deployed}
+			if m.deployedFrontDoor != "" {
+				names, values = append(names, path+"/front-door"), append(values, m.deployedFrontDoor)
+			}
 		}
 		return resource.NewPropertyMapFromMap(map[string]any{"id": path, "path": path, "names": names, "values": values,
 			"types": []string{}, "arns": []string{}}), nil
@@ -453,7 +457,13 @@ func runStack(t testing.TB, stack string, cfg map[string]string) *graph {
 // last ("" for none).
 func runStackDeployed(t testing.TB, stack string, cfg map[string]string, deployed string) *graph {
 	t.Helper()
-	m := &mocks{stack: stack, region: cfg["aws:region"], deployed: deployed}
+	return runStackRecords(t, stack, cfg, deployed, "")
+}
+
+// runStackRecords is runStackDeployed with the front-door record frontDoor too ("" for none).
+func runStackRecords(t testing.TB, stack string, cfg map[string]string, deployed, frontDoor string) *graph {
+	t.Helper()
+	m := &mocks{stack: stack, region: cfg["aws:region"], deployed: deployed, deployedFrontDoor: frontDoor}
 	if m.region == "" {
 		m.region = "us-east-1"
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -40,12 +41,14 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 		return err
 	}
 	boundary := components.BoundaryPolicyArn(cfg.Partition, account)
-	// A downgrade is refused before any resource is registered (at preview too).
-	deployed, err := components.LookupDeployedMLflowVersion(ctx, cfg.DeployedVersionPath())
+	// A downgrade, or a version change together with a front door change, is refused before
+	// any resource is registered (at preview too). A stack without the front-door record ran
+	// without one (the record came with the front door).
+	deployed, err := components.LookupDeployed(ctx, cfg.DeployedVersionPath())
 	if err != nil {
 		return err
 	}
-	if err := cfg.CheckUpgrade(deployed); err != nil {
+	if err := cfg.CheckUpgrade(deployed[components.RecordMLflowVersion], deployed[components.RecordFrontDoor] == "true"); err != nil {
 		return err
 	}
 
@@ -145,8 +148,14 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if cfg.FrontDoor != nil {
 		servers = server.AutoScalingGroupName
 	}
-	if _, err := components.RecordMLflowVersion(ctx, cfg.Name+"-mlflow-version", cfg.DeployedVersionParameterName(),
-		cfg.MLflowVersion, servers, pulumi.Parent(server)); err != nil {
+	if _, err := components.RecordDeployed(ctx, cfg.Name+"-mlflow-version", cfg.DeployedVersionPath(), components.RecordMLflowVersion,
+		cfg.MLflowVersion, "MLflow release last deployed against the backend store (the program refuses an older one)",
+		servers, pulumi.Parent(server)); err != nil {
+		return err
+	}
+	if _, err := components.RecordDeployed(ctx, cfg.Name+"-front-door", cfg.DeployedVersionPath(), components.RecordFrontDoor,
+		strconv.FormatBool(cfg.FrontDoor != nil), "Whether the last deployment ran behind the front door (the program refuses a version change in the same update as a switch)",
+		servers, pulumi.Parent(server)); err != nil {
 		return err
 	}
 

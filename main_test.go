@@ -197,8 +197,8 @@ func TestComponentTree(t *testing.T) {
 				if (r.Type == typePassword || r.Type == typeParameter) && strings.HasPrefix(r.Name, config.ResourceName(s.name)+"-auth-") {
 					want = tokServerAuth
 				}
-				if r.Type == typeParameter && r.Name == config.ResourceName(s.name)+"-mlflow-version" {
-					want = tokTrackingServer // the deployed release, recorded after the server (downgrade check)
+				if r.Type == typeParameter && (r.Name == config.ResourceName(s.name)+"-mlflow-version" || r.Name == config.ResourceName(s.name)+"-front-door") {
+					want = tokTrackingServer // the deployment records, written after the server (upgrade checks)
 				}
 				if !ok {
 					t.Errorf("unexpected resource type %s (%s): add it to the tests", r.Type, r.Name)
@@ -339,8 +339,8 @@ func TestSecretsStayOutOfThePlain(t *testing.T) {
 				t.Errorf("password must be long (>= 20) with special characters: %v", pw.Inputs)
 			}
 			params := g.byType(typeParameter)
-			if want := 1 + authParameterCount(t, s.cfg) + 1; len(params) != want {
-				t.Errorf("%d SSM parameters, want %d (the DB password, the auth credentials and the deployed release)", len(params), want)
+			if want := 1 + authParameterCount(t, s.cfg) + 2; len(params) != want {
+				t.Errorf("%d SSM parameters, want %d (the DB password, the auth credentials and the two deployment records)", len(params), want)
 			}
 			for _, param := range params {
 				checkStr(t, param, "type", "SecureString")

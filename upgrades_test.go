@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +122,56 @@ func TestBoundaryAllowsThePreUpgradeSnapshot(t *testing.T) {
 	} {
 		if boundary.allows(denied.action, denied.arn) {
 			t.Errorf("%s allows %s on %s", boundaryPolicyPath, denied.action, denied.arn)
+		}
+	}
+}
+
+// TestVersionAndFrontDoorChangeOneAtATime (C9 across modes): a release change in the same update
+// as switching the front door on or off is refused before any resource is registered, naming
+// both keys (the old mode's servers would still write while the new release migrates); either
+// change alone passes, a first deploy passes, and the update records the mode it deployed.
+func TestVersionAndFrontDoorChangeOneAtATime(t *testing.T) {
+	versions := lock.Versions()
+	slices.SortFunc(versions, func(a, b string) int { return compareRelease(a, b) })
+	oldest, newest := versions[0], versions[len(versions)-1]
+	single, door := stackConfig(t, "dev"), frontDoorDev(t)
+	for _, tc := range []struct {
+		name             string
+		cfg              map[string]string
+		version          string
+		deployed, mode   string
+		refused          bool
+		wantRecordedMode string
+	}{
+		{"front door added with an upgrade", door, newest, oldest, "false", true, ""},
+		{"front door added with an upgrade (no mode record yet)", door, newest, oldest, "", true, ""},
+		{"front door removed with an upgrade", single, newest, oldest, "true", true, ""},
+		{"front door added alone", door, oldest, oldest, "false", false, "true"},
+		{"upgrade alone behind the front door", door, newest, oldest, "true", false, "true"},
+		{"upgrade alone without one", single, newest, oldest, "false", false, "false"},
+		{"first deploy with a front door", door, newest, "", "", false, "true"},
+	} {
+		cfg := maps.Clone(tc.cfg)
+		cfg["mlflow-aws:mlflowVersion"] = tc.version
+		g := runStackRecords(t, "dev", cfg, tc.deployed, tc.mode)
+		if tc.refused {
+			if g.err == nil || !strings.Contains(g.err.Error(), "mlflow-aws:mlflowVersion and mlflow-aws:domainName change together") || len(g.resources) != 0 {
+				t.Errorf("%s: err %v with %d resources; want the one-at-a-time refusal and none", tc.name, g.err, len(g.resources))
+			}
+			continue
+		}
+		if g.err != nil {
+			t.Errorf("%s: %v", tc.name, g.err)
+			continue
+		}
+		got := ""
+		for _, p := range g.byType(typeParameter) {
+			if p.str("name") == "/mlflow-aws/dev/deployed/"+components.RecordFrontDoor {
+				got = p.str("value")
+			}
+		}
+		if got != tc.wantRecordedMode {
+			t.Errorf("%s: the front-door record holds %q, want %q", tc.name, got, tc.wantRecordedMode)
 		}
 	}
 }

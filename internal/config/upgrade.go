@@ -24,7 +24,17 @@ func (c *Config) DeployedVersionParameterName() string {
 // the stack's database ("" on a first deploy: anything goes). MLflow migrates its schema forward
 // only ("mlflow db upgrade"); an older release cannot run on the newer schema (the launcher would
 // refuse it too, exit 78). The error names the key, both releases and the way back.
-func (c *Config) CheckUpgrade(deployed string) error {
+//
+// It also refuses a release change in the same update as switching the front door on or off
+// (deployedBehindFrontDoor is the last deployment's mode): the old mode's servers are deleted
+// only once the new mode's exist, so the new release would migrate the schema while an
+// old-release server still writes (MLflow's upgrade guide: stop every writer first).
+func (c *Config) CheckUpgrade(deployed string, deployedBehindFrontDoor bool) error {
+	if deployed != "" && deployed != c.MLflowVersion && deployedBehindFrontDoor != (c.FrontDoor != nil) {
+		return fmt.Errorf("%s:%s and %s:%s change together (%s -> %s, front door %s): the old servers would still write while the new release migrates the schema; "+
+			"deploy one change, then the other (docs/operations.md, \"Front door\")",
+			c.Project, KeyMLflowVersion, c.Project, KeyDomainName, deployed, c.MLflowVersion, map[bool]string{true: "added", false: "removed"}[c.FrontDoor != nil])
+	}
 	if deployed == "" || !olderRelease(c.MLflowVersion, deployed) {
 		return nil
 	}
