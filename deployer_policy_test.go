@@ -316,6 +316,8 @@ var deployerInvokes = map[string][]string{
 	"aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings": {"ec2:DescribeInstanceTypeOfferings"},
 	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
 	"aws:ssm/getParametersByPath:getParametersByPath":           {"ssm:GetParametersByPath"},
+	// aws_route53_zone by id: GetHostedZone, then the zone's tags.
+	"aws:route53/getZone:getZone": {"route53:GetHostedZone", "route53:ListTagsForResource"},
 	"aws:index/getCallerIdentity:getCallerIdentity":             {"sts:GetCallerIdentity"},
 }
 

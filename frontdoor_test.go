@@ -570,7 +570,7 @@ func TestDeployerFrontDoorPolicy(t *testing.T) {
 	policy := loadDeployerPolicy(t)
 	door := loadPolicy(t, deployerFrontDoorPolicyPath)
 	policy.Statement = append(policy.Statement, door.Statement...)
-	frontDoorTypes := map[string]bool{}
+	frontDoorTypes, frontDoorInvokes := map[string]bool{}, map[string]bool{}
 	for _, s := range frontDoorScenarios(t) {
 		g := deployed(t, s)
 		resources, invokes := graphTokens(g)
@@ -593,6 +593,7 @@ func TestDeployerFrontDoorPolicy(t *testing.T) {
 			if slices.Contains(localInvokes, tok) {
 				continue
 			}
+			frontDoorInvokes[tok] = true
 			for _, a := range deployerInvokes[tok] {
 				if !policy.allows(a, "") {
 					t.Errorf("%s: invoke %s calls %s, not allowed", s.name, tok, a)
@@ -621,6 +622,9 @@ func TestDeployerFrontDoorPolicy(t *testing.T) {
 	var used []string
 	for tok := range frontDoorTypes {
 		used = append(used, deployerActions[tok].all()...)
+	}
+	for tok := range frontDoorInvokes {
+		used = append(used, deployerInvokes[tok]...)
 	}
 	for _, st := range door.Statement {
 		for _, a := range st.Action {
@@ -672,5 +676,36 @@ func TestFrontDoorNamesAreLegalForEveryStackName(t *testing.T) {
 		if len(g.ownedBy(typeBucket, tokTrackingServer)) != 1 {
 			t.Errorf("%s: no access-log bucket to check", stack)
 		}
+	}
+}
+
+// TestHostedZoneCheckedAtPreview: the hosted zone hostedZoneId names is looked up before any
+// resource is registered; a zone that does not hold domainName, or a private one (ACM validates
+// through public DNS), is refused naming hostedZoneId; the zone of the domain or of a parent
+// domain passes.
+func TestHostedZoneCheckedAtPreview(t *testing.T) {
+	for _, tc := range []struct {
+		zone    string
+		private bool
+		want    string // "" = accepted
+	}{
+		{"example.com.", false, ""},
+		{"mlflow.example.com.", false, ""},
+		{"Example.COM.", false, ""},
+		{"example.org.", false, "does not hold mlflow-aws:domainName"},
+		{"ample.com.", false, "does not hold"},
+		{"other.example.com.", false, "does not hold"},
+		{"example.com.", true, "is private"},
+	} {
+		g := runStackMocks(t, "dev", frontDoorDev(t), &mocks{zoneName: tc.zone, privateZone: tc.private})
+		switch {
+		case tc.want == "" && g.err != nil:
+			t.Errorf("zone %s (private %v): %v", tc.zone, tc.private, g.err)
+		case tc.want != "" && (g.err == nil || !strings.Contains(g.err.Error(), "mlflow-aws:hostedZoneId") || !strings.Contains(g.err.Error(), tc.want) || len(g.resources) != 0):
+			t.Errorf("zone %s (private %v): err %v with %d resources, want a refusal naming hostedZoneId containing %q and no resources", tc.zone, tc.private, g.err, len(g.resources), tc.want)
+		}
+	}
+	if g := runStack(t, "dev", stackConfig(t, "dev")); slices.Contains(g.invokes, "aws:route53/getZone:getZone") {
+		t.Error("a stack without a front door looks up a hosted zone")
 	}
 }

@@ -187,6 +187,10 @@ type mocks struct {
 	// /<project>/<stack>/deployed); "" answers an empty path, as on a first deploy.
 	// deployedFrontDoor is its front-door record ("true", "false", or "" for none).
 	deployed, deployedFrontDoor string
+	// zoneName and privateZone describe the Route 53 hosted zone getZone finds (zoneName ""
+	// answers "example.com.", a public zone holding the tests' domain).
+	zoneName    string
+	privateZone bool
 }
 
 func fakeID(prefix, name string) string {
@@ -362,6 +366,13 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:elb/getServiceAccount:getServiceAccount":
 		// us-east-1's Elastic Load Balancing account (Regions opened before August 2022).
 		return resource.NewPropertyMapFromMap(map[string]any{"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}), nil
+	case "aws:route53/getZone:getZone":
+		name := m.zoneName
+		if name == "" {
+			name = "example.com."
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": args.Args["zoneId"].StringValue(), "zoneId": args.Args["zoneId"].StringValue(),
+			"name": name, "privateZone": m.privateZone}), nil
 	case "aws:ssm/getParametersByPath:getParametersByPath":
 		path := args.Args["path"].StringValue()
 		names, values := []string{}, []string{}
@@ -463,7 +474,13 @@ func runStackDeployed(t testing.TB, stack string, cfg map[string]string, deploye
 // runStackRecords is runStackDeployed with the front-door record frontDoor too ("" for none).
 func runStackRecords(t testing.TB, stack string, cfg map[string]string, deployed, frontDoor string) *graph {
 	t.Helper()
-	m := &mocks{stack: stack, region: cfg["aws:region"], deployed: deployed, deployedFrontDoor: frontDoor}
+	return runStackMocks(t, stack, cfg, &mocks{deployed: deployed, deployedFrontDoor: frontDoor})
+}
+
+// runStackMocks is runStack with the account's state in m (its stack and region are set here).
+func runStackMocks(t testing.TB, stack string, cfg map[string]string, m *mocks) *graph {
+	t.Helper()
+	m.stack, m.region = stack, cfg["aws:region"]
 	if m.region == "" {
 		m.region = "us-east-1"
 	}

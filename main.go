@@ -51,6 +51,15 @@ func deploy(ctx *pulumi.Context, export func(name string, value pulumi.Input)) e
 	if err := cfg.CheckUpgrade(deployed[components.RecordMLflowVersion], deployed[components.RecordFrontDoor] == "true"); err != nil {
 		return err
 	}
+	if cfg.FrontDoor != nil {
+		zone, private, err := components.LookupHostedZone(ctx, cfg.FrontDoor.HostedZoneID)
+		if err != nil {
+			return err
+		}
+		if err := cfg.CheckHostedZone(zone, private); err != nil {
+			return err
+		}
+	}
 
 	artifacts, err := components.NewArtifactStore(ctx, cfg.Name+"-artifacts", &components.ArtifactStoreArgs{
 		BucketName:   cfg.ArtifactBucketName,

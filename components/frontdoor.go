@@ -295,3 +295,15 @@ func newAccessLogsBucket(ctx *pulumi.Context, name string, args *TrackingServerA
 	}
 	return bucket, bp, nil
 }
+
+// LookupHostedZone returns the name (with its trailing dot, e.g. "example.com.") and privacy of
+// the Route 53 hosted zone zoneID (data source aws_route53_zone: route53:GetHostedZone). It is
+// an invoke, so a wrong hostedZoneId fails at preview, before the load balancer and certificate
+// exist (config.CheckHostedZone judges the answer).
+func LookupHostedZone(ctx *pulumi.Context, zoneID string) (name string, private bool, err error) {
+	zone, err := route53.LookupZone(ctx, &route53.LookupZoneArgs{ZoneId: pulumi.StringRef(zoneID)})
+	if err != nil {
+		return "", false, fmt.Errorf("look up the Route 53 hosted zone %s (hostedZoneId): %w", zoneID, err)
+	}
+	return zone.Name, zone.PrivateZone != nil && *zone.PrivateZone, nil
+}

@@ -134,3 +134,25 @@ func checkDomainName(d string) string {
 	}
 	return ""
 }
+
+// CheckHostedZone refuses a front door whose hostedZoneId names a zone that cannot serve
+// domainName: the zone's name zoneName (Route 53 returns it with a trailing dot) must be the
+// domain or one of its parents, and the zone must be public, since ACM validates the certificate
+// through public DNS (AWS Certificate Manager User Guide, "DNS validation"). nil without a front
+// door.
+func (c *Config) CheckHostedZone(zoneName string, private bool) error {
+	if c.FrontDoor == nil {
+		return nil
+	}
+	zone := strings.TrimSuffix(strings.ToLower(zoneName), ".")
+	domain := c.FrontDoor.DomainName
+	switch {
+	case domain != zone && !strings.HasSuffix(domain, "."+zone):
+		return fmt.Errorf("%s:%s: the hosted zone %s is %q, which does not hold %s:%s %q; allowed: the id of the public zone named %q or one of its parent domains",
+			c.Project, KeyHostedZoneID, c.FrontDoor.HostedZoneID, zone, c.Project, KeyDomainName, domain, domain)
+	case private:
+		return fmt.Errorf("%s:%s: the hosted zone %s (%q) is private; ACM validates the certificate through public DNS: allowed: a public zone holding %q",
+			c.Project, KeyHostedZoneID, c.FrontDoor.HostedZoneID, zone, domain)
+	}
+	return nil
+}
