@@ -317,8 +317,8 @@ var deployerInvokes = map[string][]string{
 	"aws:ssm/getParameter:getParameter":                         {"ssm:GetParameter"},
 	"aws:ssm/getParametersByPath:getParametersByPath":           {"ssm:GetParametersByPath"},
 	// aws_route53_zone by id: GetHostedZone, then the zone's tags.
-	"aws:route53/getZone:getZone": {"route53:GetHostedZone", "route53:ListTagsForResource"},
-	"aws:index/getCallerIdentity:getCallerIdentity":             {"sts:GetCallerIdentity"},
+	"aws:route53/getZone:getZone":                   {"route53:GetHostedZone", "route53:ListTagsForResource"},
+	"aws:index/getCallerIdentity:getCallerIdentity": {"sts:GetCallerIdentity"},
 }
 
 // deployerFrontDoorPolicyPath is the third deployer policy, for stacks with domainName.
