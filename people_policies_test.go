@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mlflow-aws/mlflow-aws/components"
 	"mvdan.cc/sh/v3/syntax"
 )
 
@@ -393,14 +394,17 @@ func loadPeopleStack(t *testing.T, stack string) peopleStack {
 		"MLFLOW_DB_PASSWORD_PARAMETER": param,
 		"DB_ID":                        s.dbIdentifier,
 		"RESTORE_ID":                   s.dbIdentifier + "-restore",
-		"SNAPSHOT":                     s.dbIdentifier + "-before-mlflow-202611301000",
-		"SUBNET_GROUP":                 g.one(t, typeSubnetGroup).Name + "-a1b2c3d",
-		"PARAMETER_GROUP":              g.one(t, typeParamGroup).Name + "-a1b2c3d",
-		"DB_SECURITY_GROUP":            fakeID("sg-", "backend-store"),
-		"RESTORE_TIME":                 "2026-11-30T09:45:00Z",
-		"CMD_ID":                       "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
-		"LOG_GROUP":                    g.outputs["logGroupName"],
-		"PASSWORD_FILE":                "/tmp/tmp.XXXXXXXXXX",
+		"SNAPSHOT":                     s.dbIdentifier + "-mlflow-3-5-0-to-3-17-2-20261130120000",
+		"BEFORE_RESTORE":               s.dbIdentifier + "-before-restore-202611301000",
+		// The front door's group (components.GroupNamePrefix and the suffix Pulumi adds).
+		"ASG":               components.GroupNamePrefix("mlflow-"+stack, "3.17.2") + "20261130120000000000000001",
+		"SUBNET_GROUP":      g.one(t, typeSubnetGroup).Name + "-a1b2c3d",
+		"PARAMETER_GROUP":   g.one(t, typeParamGroup).Name + "-a1b2c3d",
+		"DB_SECURITY_GROUP": fakeID("sg-", "backend-store"),
+		"RESTORE_TIME":      "2026-11-30T09:45:00Z",
+		"CMD_ID":            "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
+		"LOG_GROUP":         g.outputs["logGroupName"],
+		"PASSWORD_FILE":     "/tmp/tmp.XXXXXXXXXX",
 		// The README's example MLflow user (its login lines and the password command).
 		"MLFLOW_TRACKING_USERNAME": mlflowUser,
 	}
@@ -468,6 +472,7 @@ const (
 	onBucket                             // the bucket of an s3:// argument
 	onObjects                            // an object under the prefix of an s3:// argument
 	onLogGroup                           // the log group named by the word after the command (aws logs tail GROUP)
+	onGroup                              // --auto-scaling-group-name: the front door's Auto Scaling group
 )
 
 // peopleNeed is one IAM action a command needs, and on what.
@@ -508,9 +513,14 @@ var peopleCommandActions = map[string][]peopleNeed{
 	"rds modify-db-instance": {{"rds:ModifyDBInstance", onDB}},
 	"rds delete-db-instance": {{"rds:DeleteDBInstance", onDB}},
 	"s3 sync":                {{"s3:ListBucket", onBucket}, {"s3:GetObject", onObjects}},
-	// The front door's instance refresh, and the AMI to pin (docs/operations.md).
-	"autoscaling describe-instance-refreshes": {{"autoscaling:DescribeInstanceRefreshes", onAny}},
-	"ec2 describe-images":                     {{"ec2:DescribeImages", onAny}},
+	// The front door's instance refresh, its servers, stopping it for a restore and giving it
+	// back its processes, and the AMI to pin (docs/operations.md).
+	"autoscaling describe-instance-refreshes":  {{"autoscaling:DescribeInstanceRefreshes", onAny}},
+	"autoscaling describe-auto-scaling-groups": {{"autoscaling:DescribeAutoScalingGroups", onAny}},
+	"autoscaling update-auto-scaling-group":    {{"autoscaling:UpdateAutoScalingGroup", onGroup}},
+	"autoscaling suspend-processes":            {{"autoscaling:SuspendProcesses", onGroup}},
+	"autoscaling resume-processes":             {{"autoscaling:ResumeProcesses", onGroup}},
+	"ec2 describe-images":                      {{"ec2:DescribeImages", onAny}},
 	// The CLI's logs tail (also with --follow) reads with FilterLogEvents.
 	"logs tail":                  {{"logs:FilterLogEvents", onLogGroup}},
 	"cloudwatch describe-alarms": {{"cloudwatch:DescribeAlarms", onAny}},
@@ -607,6 +617,12 @@ func (s peopleStack) requests(c docCommand, userID string) ([]iamRequest, error)
 				err = fmt.Errorf("the log group (the word after %q) is not one of the documents' known variables", c.key())
 			} else {
 				resources = []string{fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s", s.region, mockAccount, c.words[3])}
+			}
+		case onGroup:
+			if names, err = value("--auto-scaling-group-name"); err == nil {
+				for _, g := range names {
+					resources = append(resources, fmt.Sprintf("arn:aws:autoscaling:%s:%s:autoScalingGroup:0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d:autoScalingGroupName/%s", s.region, mockAccount, g))
+				}
 			}
 		case onOptionGroup:
 			resources = []string{s.rdsArn("og", "default:postgres-"+s.engine)}
