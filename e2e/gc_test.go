@@ -73,7 +73,7 @@ func (st *day2Stack) unitRun(t *testing.T, unitPath string) (string, error) {
 	dir := t.TempDir()
 	script, launcher := filepath.Join(dir, filepath.Base(exe)), filepath.Join(dir, "mlflow-launch")
 	for p, content := range map[string]string{script: st.doc[exe], launcher: st.doc[userdata.LauncherPath]} {
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+		if err := testenv.WriteExecutable(p, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 	}

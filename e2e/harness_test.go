@@ -459,7 +459,7 @@ func stubCommands(t testing.TB) (dir, calls string) {
 		if name == "systemctl" {
 			script += "[[ \"$1\" != is-active ]]\n" // the service is not running yet
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+		if err := testenv.WriteExecutable(filepath.Join(dir, name), []byte(script)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -503,7 +503,7 @@ func bootstrap(t testing.TB, d document, c *cloud, role []string, lk lock.Lock, 
 	defer venvMu.Unlock()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "mlflow-bootstrap")
-	if err := os.WriteFile(script, []byte(d[userdata.BootstrapPath]), 0o700); err != nil {
+	if err := testenv.WriteExecutable(script, []byte(d[userdata.BootstrapPath])); err != nil {
 		t.Fatal(err)
 	}
 	stubs, callsFile := stubCommands(t)
@@ -564,7 +564,7 @@ func writeLauncher(t testing.TB, d document) (dir, launcher, helper string) {
 	launcher = filepath.Join(dir, "mlflow-launch")
 	helper = filepath.Join(dir, "mlflow-db-state")
 	for p, content := range map[string]string{launcher: d[userdata.LauncherPath], helper: d[userdata.DBStateHelperPath]} {
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+		if err := testenv.WriteExecutable(p, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 	}

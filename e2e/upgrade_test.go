@@ -277,10 +277,10 @@ func watchPassword(t *testing.T, d document, c *cloud, role []string, runtimeDir
 	dir := t.TempDir()
 	launcher := filepath.Join(dir, "mlflow-launch")
 	calls := filepath.Join(dir, "systemctl.calls")
-	if err := os.WriteFile(launcher, []byte(d[userdata.LauncherPath]), 0o755); err != nil {
+	if err := testenv.WriteExecutable(launcher, []byte(d[userdata.LauncherPath])); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte("#!/bin/bash\necho \"$*\" >> '"+calls+"'\n"), 0o755); err != nil {
+	if err := testenv.WriteExecutable(filepath.Join(dir, "systemctl"), []byte("#!/bin/bash\necho \"$*\" >> '"+calls+"'\n")); err != nil {
 		t.Fatal(err)
 	}
 	env := c.env(dir, role)

@@ -185,7 +185,7 @@ esac
 			t.Parallel()
 			dir := t.TempDir()
 			bin := mkdir(t, dir, "bin")
-			if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(stub), 0o755); err != nil {
+			if err := testenv.WriteExecutable(filepath.Join(bin, "systemctl"), []byte(stub)); err != nil {
 				t.Fatal(err)
 			}
 			calls := filepath.Join(dir, "calls")
@@ -288,7 +288,7 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 		t.Fatal("the bootstrap has no readonly lock_sha256 line")
 	}
 	script := filepath.Join(t.TempDir(), "mlflow-bootstrap")
-	if err := os.WriteFile(script, []byte(boot[:i+1]+"readonly lock_sha256='"+lockSHA+"'"+boot[i+1+j:]), 0o700); err != nil {
+	if err := testenv.WriteExecutable(script, []byte(boot[:i+1]+"readonly lock_sha256='"+lockSHA+"'"+boot[i+1+j:])); err != nil {
 		t.Fatal(err)
 	}
 
@@ -303,7 +303,7 @@ func TestBootstrapRepairsAnInterruptedVenv(t *testing.T) {
 				"cp \"$src\" \"${@: -1}\"\n",
 			"sleep": "#!/bin/bash\nexit 0\n",
 		} {
-			if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+			if err := testenv.WriteExecutable(filepath.Join(bin, name), []byte(body)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -210,7 +210,7 @@ func sourced(t *testing.T, path string) string {
 	docs := documents(t)
 	files, _ := parseDocument(t, docs[0])
 	f := filepath.Join(t.TempDir(), filepath.Base(path))
-	if err := os.WriteFile(f, []byte(mustFile(t, docs[0], files, path)), 0o755); err != nil {
+	if err := testenv.WriteExecutable(f, []byte(mustFile(t, docs[0], files, path))); err != nil {
 		t.Fatal(err)
 	}
 	return "source '" + f + "'\n"

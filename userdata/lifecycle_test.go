@@ -99,10 +99,10 @@ func TestLauncherWatchPassword(t *testing.T) {
 	script := filepath.Join(dir, "mlflow-launch")
 	calls := filepath.Join(dir, "systemctl.calls")
 	bin := mkdir(t, dir, "bin")
-	if err := os.WriteFile(script, []byte(launcher), 0o755); err != nil {
+	if err := testenv.WriteExecutable(script, []byte(launcher)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte("#!/bin/bash\necho \"$*\" >> "+calls+"\n"), 0o755); err != nil {
+	if err := testenv.WriteExecutable(filepath.Join(bin, "systemctl"), []byte("#!/bin/bash\necho \"$*\" >> "+calls+"\n")); err != nil {
 		t.Fatal(err)
 	}
 	watch := func(runtimeDir string) string {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 // monitoringDocuments returns the documents that carry the CloudWatch agent (every golden, the
@@ -234,7 +236,7 @@ round "$@"
 func TestBootstrapStartsLogShipping(t *testing.T) {
 	m := monitoringDocuments(t)[0]
 	f := filepath.Join(t.TempDir(), "mlflow-bootstrap")
-	if err := os.WriteFile(f, []byte(mustFile(t, m.d, m.files, BootstrapPath)), 0o700); err != nil {
+	if err := testenv.WriteExecutable(f, []byte(mustFile(t, m.d, m.files, BootstrapPath))); err != nil {
 		t.Fatal(err)
 	}
 	for _, fail := range []bool{false, true} {
@@ -244,7 +246,7 @@ func TestBootstrapStartsLogShipping(t *testing.T) {
 		for name, extra := range map[string]string{"dnf": "", "systemctl": `[[ "$1" != is-active ]]` + "\n",
 			filepath.Base(AgentCtl): `[[ "$STUB_FAIL" != yes ]] || { echo "invalid configuration" >&2; exit 1; }` + "\n"} {
 			script := "#!/bin/bash\nprintf '%s %s\\n' " + name + " \"$*\" >>\"$STUB_CALLS\"\n" + extra
-			if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			if err := testenv.WriteExecutable(filepath.Join(bin, name), []byte(script)); err != nil {
 				t.Fatal(err)
 			}
 		}

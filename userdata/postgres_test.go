@@ -3,7 +3,6 @@ package userdata
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,7 +33,7 @@ func TestBackendStoreConnectsWithGeneratedPasswords(t *testing.T) {
 	d := documents(t)[0]
 	files, _ := parseDocument(t, d)
 	helper := filepath.Join(t.TempDir(), "mlflow-db-state")
-	if err := os.WriteFile(helper, []byte(mustFile(t, d, files, DBStateHelperPath)), 0o755); err != nil {
+	if err := testenv.WriteExecutable(helper, []byte(mustFile(t, d, files, DBStateHelperPath))); err != nil {
 		t.Fatal(err)
 	}
 

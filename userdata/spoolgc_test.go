@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 // optionalFiles are the spool and gc files document d must write, with their modes, read from
@@ -106,7 +108,7 @@ func TestSpoolAndGCFilesPassTools(t *testing.T) {
 	d := document{name: "dev-like", text: text, params: &p}
 	files, _ := parseDocument(t, d)
 	script := filepath.Join(t.TempDir(), "mlflow-gc")
-	if err := os.WriteFile(script, []byte(mustFile(t, d, files, GCPath)), 0o755); err != nil {
+	if err := testenv.WriteExecutable(script, []byte(mustFile(t, d, files, GCPath))); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("/bin/bash", "-n", script).CombinedOutput(); err != nil || len(out) > 0 {
@@ -145,7 +147,7 @@ func TestSpoolAndGCFilesPassTools(t *testing.T) {
 			for _, prefix := range []string{"ExecStart=", "ExecStartPre="} {
 				if cmd, ok := strings.CutPrefix(l, prefix); ok {
 					exe := strings.Fields(cmd)[0]
-					if err := os.WriteFile(filepath.Join(mkdir(t, root, filepath.Dir(exe)), filepath.Base(exe)), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+					if err := testenv.WriteExecutable(filepath.Join(mkdir(t, root, filepath.Dir(exe)), filepath.Base(exe)), []byte("#!/bin/sh\nexit 0\n")); err != nil {
 						t.Fatal(err)
 					}
 				}

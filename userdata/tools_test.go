@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mlflow-aws/mlflow-aws/internal/testenv"
 )
 
 // TestCloudInitSchemaAcceptsDocuments runs cloud-init's own validator on every document (YAML
@@ -143,7 +145,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 				if exe, ok := strings.CutPrefix(l, "ExecStart="); ok {
 					exe, _, _ = strings.Cut(exe, " ") // the program; its arguments follow
 					mkdir(t, root, filepath.Dir(exe))
-					if err := os.WriteFile(filepath.Join(root, exe), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+					if err := testenv.WriteExecutable(filepath.Join(root, exe), []byte("#!/bin/sh\nexit 0\n")); err != nil {
 						t.Fatal(err)
 					}
 				}
