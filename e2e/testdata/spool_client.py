@@ -7,7 +7,8 @@ byte passes through the server). Commands, each printing one JSON object:
   run                          creates a run; {"run_id": ...}
   upload RUN_ID NAME MIB       logs a file of MIB random MiB as artifact NAME
   download RUN_ID NAME SHA256  downloads artifact NAME and compares its SHA-256
-  put RUN_ID NAME MIB...       several uploads at once (threads), one result per name
+  put RUN_ID NAME MIB...       several uploads at once (threads, started together once every
+                               file is written), one result per name
 
 A result is {"ok": true, "seconds": ...} or {"ok": false, "error": "..."}: a refused transfer is
 an outcome the test asserts, not a crash of this script.
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 
 from mlflow import MlflowClient
@@ -32,13 +34,17 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def upload(client, run_id, name, mib):
+def upload(client, run_id, name, mib, ready=None):
+    """Uploads a file of mib random MiB; with ready (a threading.Barrier) the transfer starts only
+    when every upload of the barrier has its file written, so concurrent uploads overlap."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, name)
         with open(path, "wb") as f:
             for _ in range(mib):
                 f.write(os.urandom(1 << 20))
         digest = sha256_file(path)
+        if ready is not None:
+            ready.wait(timeout=120)
         started = time.monotonic()
         try:
             client.log_artifact(run_id, path)
@@ -69,8 +75,9 @@ def main(argv):
         out = download(client, argv[1], argv[2], argv[3])
     elif cmd == "put":
         run_id, pairs = argv[1], list(zip(argv[2::2], argv[3::2]))
+        ready = threading.Barrier(len(pairs))
         with concurrent.futures.ThreadPoolExecutor(len(pairs)) as pool:
-            futures = {name: pool.submit(upload, client, run_id, name, int(mib)) for name, mib in pairs}
+            futures = {name: pool.submit(upload, client, run_id, name, int(mib), ready) for name, mib in pairs}
         out = {name: f.result() for name, f in futures.items()}
     else:
         raise SystemExit("unknown command " + cmd)
