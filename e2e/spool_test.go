@@ -144,8 +144,13 @@ func TestRealMLflowSpoolBound(t *testing.T) {
 			t.Errorf("concurrent upload %s: %v", name, both[name])
 		}
 	}
-	if peakBoth <= 24*mib {
-		t.Errorf("two concurrent 24 MiB uploads peaked at %d bytes: they did not spool at once", peakBoth)
+	// Each spools whole; whether the two overlap is the server's scheduling (which uvicorn worker
+	// accepts each, and a worker's handler holds its event loop while it writes to S3): in two
+	// cold CI runs they ran one after the other (24 MiB), on a quieter machine together (48 MiB).
+	// The documented bound (largest x transfers at once) holds either way; more than both, or less
+	// than one, would break it.
+	if peakBoth < 24*mib || peakBoth > 48*mib+mib {
+		t.Errorf("two concurrent 24 MiB uploads peaked at %d bytes; want one whole file (24 MiB) up to both (48 MiB)", peakBoth)
 	}
 
 	var over map[string]any
