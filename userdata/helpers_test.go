@@ -140,6 +140,18 @@ func parseDocument(t *testing.T, d document) (map[string]writtenFile, []any) {
 	return files, cfg.RunCmd
 }
 
+// renderDocument renders p as the document name and parses its write_files (parseDocument).
+func renderDocument(t *testing.T, name string, p Params) (document, map[string]writtenFile) {
+	t.Helper()
+	text, err := Render(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := document{name: name, text: text, params: &p}
+	files, _ := parseDocument(t, d)
+	return d, files
+}
+
 // mustFile returns the content written to path or fails naming the document.
 func mustFile(t *testing.T, d document, files map[string]writtenFile, path string) string {
 	t.Helper()

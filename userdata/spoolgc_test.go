@@ -34,12 +34,7 @@ func TestRenderWritesSpoolAndGCFilesOnlyWhenConfigured(t *testing.T) {
 	}{{false, ""}, {true, ""}, {false, "1d12h"}, {true, "30d"}} {
 		p := devLikeParams()
 		p.SpoolVolume, p.GCOlderThan = c.spool, c.gc
-		text, err := Render(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := document{name: "spool/gc", text: text, params: &p}
-		files, _ := parseDocument(t, d)
+		d, files := renderDocument(t, "spool/gc", p)
 		_, drop := files[SpoolDropInPath]
 		_, gcUnit := files[GCUnitPath]
 		_, gcTimer := files[GCTimerPath]
@@ -101,12 +96,7 @@ func TestSpoolAndGCFilesPassTools(t *testing.T) {
 	shellcheck := requireTool(t, "shellcheck", "shellcheck")
 	analyze := requireTool(t, "systemd-analyze", "systemd")
 	p := devLikeParams()
-	text, err := Render(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := document{name: "dev-like", text: text, params: &p}
-	files, _ := parseDocument(t, d)
+	d, files := renderDocument(t, "dev-like", p)
 	script := filepath.Join(t.TempDir(), "mlflow-gc")
 	if err := testenv.WriteExecutable(script, []byte(mustFile(t, d, files, GCPath))); err != nil {
 		t.Fatal(err)
@@ -290,12 +280,7 @@ func TestGCScriptFindsTheLauncherFunctions(t *testing.T) {
 		t.Errorf("the launcher, sourced, lacks what %s uses: %v\n%s%s", GCPath, err, stdout, stderr)
 	}
 	p := devLikeParams()
-	text, err := Render(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := document{name: "dev-like", text: text, params: &p}
-	files, _ := parseDocument(t, d)
+	d, files := renderDocument(t, "dev-like", p)
 	gc := mustFile(t, d, files, GCPath)
 	for _, want := range []string{`source "${MLFLOW_LAUNCHER:-` + LauncherPath + `}"`, "  require_env\n", "  export_db_password\n", `exec "$venv/bin/mlflow" gc `} {
 		if !strings.Contains(gc, want) {
